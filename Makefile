@@ -1,0 +1,94 @@
+# kage: build, test and run. `make run` and `make test` do all set-up.
+
+VERSION     ?= 0.1.0
+CC          ?= cc
+PKGS        := libcurl libuv jansson yaml-0.1 openssl
+PYTHON      ?= /usr/bin/python3
+
+WARN        := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wstrict-prototypes
+BASE_CFLAGS := -std=c17 -D_GNU_SOURCE -DKAGE_VERSION='"$(VERSION)"' $(WARN) -g \
+               -Icontroller $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS      := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+CFLAGS      ?= -O2
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+# Every .c under controller/ but main.c is library code shared by the binary
+# and the unit tests; each tests/unit/test_*.c is its own cmocka program.
+LIB_SRC     := $(shell find controller -name '*.c' ! -path controller/main.c | sort)
+UNIT_SRC    := $(sort $(wildcard tests/unit/test_*.c))
+
+# Two build flavours: plain (build/) and address+undefined sanitizers (build-asan/).
+SAN_FLAGS   := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+
+.PHONY: all deps build-cluster test test-unit test-asan test-e2e lint run up down \
+        cluster-up cluster-down clean
+
+all: bin/kage-controller
+
+build/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+build-asan/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
+
+bin/kage-controller: build/controller/main.o $(LIB_SRC:%.c=build/%.o)
+	@mkdir -p bin
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+bin/asan/kage-controller: build-asan/controller/main.o $(LIB_SRC:%.c=build-asan/%.o)
+	@mkdir -p bin/asan
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+build/tests/unit/%: build/tests/unit/%.o $(LIB_SRC:%.c=build/%.o)
+	$(CC) $(CFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
+
+build-asan/tests/unit/%: build-asan/tests/unit/%.o $(LIB_SRC:%.c=build-asan/%.o)
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
+
+-include $(shell find build build-asan -name '*.d' 2>/dev/null)
+
+deps:
+	@scripts/deps.sh
+
+build-cluster: deps
+	@tests/cluster/build.sh
+
+test-unit: $(UNIT_SRC:%.c=build/%)
+	@scripts/run-unit.sh $^
+
+test-asan: $(UNIT_SRC:%.c=build-asan/%) bin/asan/kage-controller
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		scripts/run-unit.sh $(UNIT_SRC:%.c=build-asan/%)
+
+cluster-up: build-cluster
+	@tests/cluster/up.sh
+
+cluster-down:
+	@tests/cluster/down.sh
+
+# The e2e suite brings a cluster up unless one already runs, and takes down
+# only what it started.
+test-e2e: all build-cluster
+	@scripts/run-e2e.sh
+
+test: deps all lint test-unit test-asan test-e2e
+
+lint:
+	@scripts/lint.sh
+
+run: deps all build-cluster
+	@scripts/run.sh
+
+up: deps all build-cluster
+	@scripts/run.sh --background
+
+down:
+	@scripts/run.sh --stop
+
+clean:
+	rm -rf bin build build-asan
+
+# Keep the objects of the unit-test programs between runs.
+.SECONDARY:

@@ -1,0 +1,29 @@
+/* options.h - command-line options of kage-controller. */
+#ifndef KAGE_OPTIONS_H
+#define KAGE_OPTIONS_H
+
+#include <stddef.h>
+
+enum options_action {
+	OPTIONS_RUN = 0,  /* run the controller */
+	OPTIONS_HELP,     /* print usage to stdout, exit 0 */
+	OPTIONS_VERSION,  /* print the version to stdout, exit 0 */
+};
+
+struct options {
+	enum options_action action;
+	const char *kubeconfig;            /* NULL: $KUBECONFIG, then in-cluster */
+	const char *context;               /* NULL: the kubeconfig's current-context */
+	const char *default_runtime_class; /* runtimeClassName when the class names none */
+};
+
+/*
+ * Parses argv into *opts (strings point into argv). Returns 0, or -1 after
+ * writing one line naming the bad argument into err (always terminated).
+ */
+int options_parse(struct options *opts, int argc, char **argv, char *err, size_t errlen);
+
+/* Writes the usage text to the given stream (a FILE *). */
+void options_usage(void *stream, const char *prog);
+
+#endif
