@@ -5,16 +5,16 @@
 #include <stddef.h>
 
 enum options_action {
-	OPTIONS_RUN = 0,  /* run the controller */
-	OPTIONS_HELP,     /* print usage to stdout, exit 0 */
-	OPTIONS_VERSION,  /* print the version to stdout, exit 0 */
+    OPTIONS_RUN = 0, /* run the controller */
+    OPTIONS_HELP,    /* print usage to stdout, exit 0 */
+    OPTIONS_VERSION, /* print the version to stdout, exit 0 */
 };
 
 struct options {
-	enum options_action action;
-	const char *kubeconfig;            /* NULL: $KUBECONFIG, then in-cluster */
-	const char *context;               /* NULL: the kubeconfig's current-context */
-	const char *default_runtime_class; /* runtimeClassName when the class names none */
+    enum options_action action;
+    const char *kubeconfig;            /* NULL: $KUBECONFIG, then in-cluster */
+    const char *context;               /* NULL: the kubeconfig's current-context */
+    const char *default_runtime_class; /* runtimeClassName when the class names none */
 };
 
 /*

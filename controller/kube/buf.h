@@ -6,10 +6,10 @@
 #include <stddef.h>
 
 struct buf {
-	char *data; /* always NUL-terminated when non-NULL */
-	size_t len;
-	size_t cap;
-	size_t max; /* hard cap on len; appends past it fail with -ENOSPC */
+    char *data; /* always NUL-terminated when non-NULL */
+    size_t len;
+    size_t cap;
+    size_t max; /* hard cap on len; appends past it fail with -ENOSPC */
 };
 
 /* Initialises an empty buffer that may grow to max bytes. Allocates nothing. */

@@ -8,96 +8,95 @@
 
 #include "options.h"
 
-#define PARSE(opts, err, ...)                                                      \
-	({                                                                         \
-		char *argv_[] = {"kage-controller", __VA_ARGS__, NULL};            \
-		options_parse(opts, (int)(sizeof(argv_) / sizeof(argv_[0])) - 1,   \
-			      argv_, err, sizeof(err));                            \
-	})
+#define PARSE(opts, err, ...)                                                                      \
+    ({                                                                                             \
+        char *argv_[] = {"kage-controller", __VA_ARGS__, NULL};                                    \
+        options_parse(opts, (int)(sizeof(argv_) / sizeof(argv_[0])) - 1, argv_, err, sizeof(err)); \
+    })
 
 static void no_flags_runs_with_defaults(void **state)
 {
-	(void)state;
-	struct options o;
-	char err[128];
-	char *argv[] = {"kage-controller", NULL};
-	assert_int_equal(options_parse(&o, 1, argv, err, sizeof(err)), 0);
-	assert_int_equal(o.action, OPTIONS_RUN);
-	assert_null(o.kubeconfig);
-	assert_null(o.context);
-	assert_string_equal(o.default_runtime_class, "kata-fc");
+    (void)state;
+    struct options o;
+    char err[128];
+    char *argv[] = {"kage-controller", NULL};
+    assert_int_equal(options_parse(&o, 1, argv, err, sizeof(err)), 0);
+    assert_int_equal(o.action, OPTIONS_RUN);
+    assert_null(o.kubeconfig);
+    assert_null(o.context);
+    assert_string_equal(o.default_runtime_class, "kata-fc");
 }
 
 static void version_and_help_win_over_other_flags(void **state)
 {
-	(void)state;
-	struct options o;
-	char err[128];
-	assert_int_equal(PARSE(&o, err, "--kubeconfig", "x", "--version"), 0);
-	assert_int_equal(o.action, OPTIONS_VERSION);
-	assert_int_equal(PARSE(&o, err, "-h"), 0);
-	assert_int_equal(o.action, OPTIONS_HELP);
+    (void)state;
+    struct options o;
+    char err[128];
+    assert_int_equal(PARSE(&o, err, "--kubeconfig", "x", "--version"), 0);
+    assert_int_equal(o.action, OPTIONS_VERSION);
+    assert_int_equal(PARSE(&o, err, "-h"), 0);
+    assert_int_equal(o.action, OPTIONS_HELP);
 }
 
 static void values_are_taken_in_both_spellings(void **state)
 {
-	(void)state;
-	struct options o;
-	char err[128];
-	assert_int_equal(PARSE(&o, err, "--kubeconfig=/tmp/kc", "--context", "dev",
-			       "--default-runtime-class=kata-qemu"),
-			 0);
-	assert_string_equal(o.kubeconfig, "/tmp/kc");
-	assert_string_equal(o.context, "dev");
-	assert_string_equal(o.default_runtime_class, "kata-qemu");
+    (void)state;
+    struct options o;
+    char err[128];
+    assert_int_equal(PARSE(&o, err, "--kubeconfig=/tmp/kc", "--context", "dev",
+                           "--default-runtime-class=kata-qemu"),
+                     0);
+    assert_string_equal(o.kubeconfig, "/tmp/kc");
+    assert_string_equal(o.context, "dev");
+    assert_string_equal(o.default_runtime_class, "kata-qemu");
 }
 
 static void unknown_flag_is_named(void **state)
 {
-	(void)state;
-	struct options o;
-	char err[128];
-	assert_int_equal(PARSE(&o, err, "--frobnicate"), -1);
-	assert_string_equal(err, "unknown flag --frobnicate");
+    (void)state;
+    struct options o;
+    char err[128];
+    assert_int_equal(PARSE(&o, err, "--frobnicate"), -1);
+    assert_string_equal(err, "unknown flag --frobnicate");
 }
 
 static void missing_value_is_named(void **state)
 {
-	(void)state;
-	struct options o;
-	char err[128];
-	assert_int_equal(PARSE(&o, err, "--kubeconfig"), -1);
-	assert_string_equal(err, "flag --kubeconfig needs a value");
+    (void)state;
+    struct options o;
+    char err[128];
+    assert_int_equal(PARSE(&o, err, "--kubeconfig"), -1);
+    assert_string_equal(err, "flag --kubeconfig needs a value");
 }
 
 static void empty_runtime_class_is_refused(void **state)
 {
-	(void)state;
-	struct options o;
-	char err[128];
-	assert_int_equal(PARSE(&o, err, "--default-runtime-class="), -1);
-	assert_string_equal(err, "--default-runtime-class must not be empty");
+    (void)state;
+    struct options o;
+    char err[128];
+    assert_int_equal(PARSE(&o, err, "--default-runtime-class="), -1);
+    assert_string_equal(err, "--default-runtime-class must not be empty");
 }
 
 static void stray_argument_is_named(void **state)
 {
-	(void)state;
-	struct options o;
-	char err[128];
-	assert_int_equal(PARSE(&o, err, "run"), -1);
-	assert_string_equal(err, "unexpected argument run");
+    (void)state;
+    struct options o;
+    char err[128];
+    assert_int_equal(PARSE(&o, err, "run"), -1);
+    assert_string_equal(err, "unexpected argument run");
 }
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(no_flags_runs_with_defaults),
-		cmocka_unit_test(version_and_help_win_over_other_flags),
-		cmocka_unit_test(values_are_taken_in_both_spellings),
-		cmocka_unit_test(unknown_flag_is_named),
-		cmocka_unit_test(missing_value_is_named),
-		cmocka_unit_test(empty_runtime_class_is_refused),
-		cmocka_unit_test(stray_argument_is_named),
-	};
-	return cmocka_run_group_tests_name("options", tests, NULL, NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(no_flags_runs_with_defaults),
+        cmocka_unit_test(version_and_help_win_over_other_flags),
+        cmocka_unit_test(values_are_taken_in_both_spellings),
+        cmocka_unit_test(unknown_flag_is_named),
+        cmocka_unit_test(missing_value_is_named),
+        cmocka_unit_test(empty_runtime_class_is_refused),
+        cmocka_unit_test(stray_argument_is_named),
+    };
+    return cmocka_run_group_tests_name("options", tests, NULL, NULL);
 }
