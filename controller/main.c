@@ -1,15 +1,18 @@
 /*
- * main.c - kage-controller's entry point: reads flags and hands over to the
- * controller. Exit codes: 0 done, 1 runtime failure, 2 bad flags or config.
+ * main.c - kage-controller's entry point: reads flags and configuration and
+ * hands over. Exit codes: 0 done, 1 runtime failure, 2 bad flags or config.
  */
 #include <stdio.h>
 
+#include "kube/config.h"
+#include "log.h"
 #include "options.h"
+#include "watchcmd.h"
 
 int main(int argc, char **argv)
 {
     struct options opts;
-    char err[256];
+    char err[512];
 
     if (options_parse(&opts, argc, argv, err, sizeof(err)) != 0) {
         fprintf(stderr, "kage-controller: %s (see --help)\n", err);
@@ -25,6 +28,22 @@ int main(int argc, char **argv)
     case OPTIONS_RUN:
         break;
     }
-    fprintf(stderr, "kage-controller: nothing to run yet\n");
-    return 1;
+    enum log_level level;
+    if (log_parse_level(opts.log_level, &level) == 0)
+        log_set_level(level);
+
+    struct kube_config cfg;
+    if (kube_config_load(&cfg, opts.kubeconfig, opts.context, err, sizeof(err)) != 0) {
+        fprintf(stderr, "kage-controller: %s\n", err);
+        return 2;
+    }
+    int rc;
+    if (opts.watch) {
+        rc = watchcmd_run(&opts, &cfg);
+    } else {
+        fprintf(stderr, "kage-controller: the controller is not built yet; use --watch\n");
+        rc = 1;
+    }
+    kube_config_free(&cfg);
+    return rc;
 }

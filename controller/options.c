@@ -8,10 +8,19 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <errno.h>
+#include <stdlib.h>
+
 enum {
     OPT_KUBECONFIG = 256,
     OPT_CONTEXT,
-    OPT_RUNTIME_CLASS
+    OPT_RUNTIME_CLASS,
+    OPT_LOG_LEVEL,
+    OPT_WATCH,
+    OPT_NAMESPACE,
+    OPT_SELECTOR,
+    OPT_PAGE_SIZE,
+    OPT_WATCH_TIMEOUT,
 };
 
 static const struct option long_opts[] = {
@@ -20,6 +29,12 @@ static const struct option long_opts[] = {
     {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
     {"context", required_argument, NULL, OPT_CONTEXT},
     {"default-runtime-class", required_argument, NULL, OPT_RUNTIME_CLASS},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"watch", required_argument, NULL, OPT_WATCH},
+    {"namespace", required_argument, NULL, OPT_NAMESPACE},
+    {"selector", required_argument, NULL, OPT_SELECTOR},
+    {"page-size", required_argument, NULL, OPT_PAGE_SIZE},
+    {"watch-timeout", required_argument, NULL, OPT_WATCH_TIMEOUT},
     {NULL, 0, NULL, 0},
 };
 
@@ -35,15 +50,37 @@ void options_usage(void *stream, const char *prog)
         "  --kubeconfig PATH              kubeconfig to use (default: $KUBECONFIG, else in-cluster)\n"
         "  --context NAME                 kubeconfig context (default: its current-context)\n"
         "  --default-runtime-class NAME   runtimeClassName for sandbox pods (default: kata-fc)\n"
+        "  --log-level LEVEL              debug, info, warn or error (default: info)\n"
+        "\n"
+        "Debugging:\n"
+        "  --watch RESOURCE               print one informer's events (pods, networkpolicies, ...)\n"
+        "  --namespace NS                 with --watch: only this namespace\n"
+        "  --selector SELECTOR            with --watch: a label selector\n"
+        "  --page-size N                  with --watch: LIST page size (default 500)\n"
+        "  --watch-timeout SECONDS        with --watch: least watch timeoutSeconds (default 300)\n"
+        "\n"
         "  -h, --help                     show this help and exit\n"
         "  -V, --version                  print the version and exit\n",
         prog);
+}
+
+/* Parses a whole decimal number in [1, max]. Returns 0 or -1. */
+static int parse_count(const char *s, unsigned max, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || v < 1 || v > max)
+        return -1;
+    *out = (unsigned)v;
+    return 0;
 }
 
 int options_parse(struct options *opts, int argc, char **argv, char *err, size_t errlen)
 {
     memset(opts, 0, sizeof(*opts));
     opts->default_runtime_class = "kata-fc";
+    opts->log_level = "info";
     err[0] = '\0';
 
     /* getopt keeps global state; reset it so the parser can run again. */
@@ -73,6 +110,39 @@ int options_parse(struct options *opts, int argc, char **argv, char *err, size_t
                 return -1;
             }
             opts->default_runtime_class = optarg;
+            break;
+        case OPT_LOG_LEVEL:
+            if (strcmp(optarg, "debug") && strcmp(optarg, "info") && strcmp(optarg, "warn") &&
+                strcmp(optarg, "error")) {
+                snprintf(err, errlen, "--log-level must be debug, info, warn or error, not %s",
+                         optarg);
+                return -1;
+            }
+            opts->log_level = optarg;
+            break;
+        case OPT_WATCH:
+            opts->watch = optarg;
+            break;
+        case OPT_NAMESPACE:
+            opts->namespace = optarg;
+            break;
+        case OPT_SELECTOR:
+            opts->selector = optarg;
+            break;
+        case OPT_PAGE_SIZE:
+            if (parse_count(optarg, 100000, &opts->page_size)) {
+                snprintf(err, errlen, "--page-size must be a number from 1 to 100000, not %s",
+                         optarg);
+                return -1;
+            }
+            break;
+        case OPT_WATCH_TIMEOUT:
+            if (parse_count(optarg, 86400, &opts->watch_timeout_s)) {
+                snprintf(err, errlen,
+                         "--watch-timeout must be a number of seconds from 1 to 86400, not %s",
+                         optarg);
+                return -1;
+            }
             break;
         case ':':
             snprintf(err, errlen, "flag %s needs a value", argv[optind - 1]);

@@ -15,6 +15,13 @@ struct options {
     const char *kubeconfig;            /* NULL: $KUBECONFIG, then in-cluster */
     const char *context;               /* NULL: the kubeconfig's current-context */
     const char *default_runtime_class; /* runtimeClassName when the class names none */
+    const char *log_level;             /* "debug", "info", "warn", "error" */
+    /* Debugging: --watch RESOURCE prints the events of one informer. */
+    const char *watch;        /* resource to watch, or NULL */
+    const char *namespace;    /* --namespace: one namespace, NULL = all */
+    const char *selector;     /* --selector: label selector, or NULL */
+    unsigned page_size;       /* --page-size: LIST limit, 0 = default */
+    unsigned watch_timeout_s; /* --watch-timeout: least watch timeoutSeconds, 0 = default */
 };
 
 /*

@@ -87,6 +87,39 @@ static void stray_argument_is_named(void **state)
     assert_string_equal(err, "unexpected argument run");
 }
 
+static void debugging_flags_are_parsed(void **state)
+{
+    (void)state;
+    struct options o;
+    char err[128];
+    assert_int_equal(PARSE(&o, err, "--watch", "pods", "--namespace=team-a", "--selector",
+                           "a=b,c!=d", "--page-size=2", "--watch-timeout", "5",
+                           "--log-level=debug"),
+                     0);
+    assert_string_equal(o.watch, "pods");
+    assert_string_equal(o.namespace, "team-a");
+    assert_string_equal(o.selector, "a=b,c!=d");
+    assert_int_equal(o.page_size, 2);
+    assert_int_equal(o.watch_timeout_s, 5);
+    assert_string_equal(o.log_level, "debug");
+}
+
+static void bad_numbers_are_refused_with_the_flag_named(void **state)
+{
+    (void)state;
+    struct options o;
+    char err[128];
+    assert_int_equal(PARSE(&o, err, "--page-size=0"), -1);
+    assert_string_equal(err, "--page-size must be a number from 1 to 100000, not 0");
+    assert_int_equal(PARSE(&o, err, "--page-size=-3"), -1);
+    assert_string_equal(err, "--page-size must be a number from 1 to 100000, not -3");
+    assert_int_equal(PARSE(&o, err, "--watch-timeout=12x"), -1);
+    assert_string_equal(err,
+                        "--watch-timeout must be a number of seconds from 1 to 86400, not 12x");
+    assert_int_equal(PARSE(&o, err, "--log-level=loud"), -1);
+    assert_string_equal(err, "--log-level must be debug, info, warn or error, not loud");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -97,6 +130,8 @@ int main(void)
         cmocka_unit_test(missing_value_is_named),
         cmocka_unit_test(empty_runtime_class_is_refused),
         cmocka_unit_test(stray_argument_is_named),
+        cmocka_unit_test(debugging_flags_are_parsed),
+        cmocka_unit_test(bad_numbers_are_refused_with_the_flag_named),
     };
     return cmocka_run_group_tests_name("options", tests, NULL, NULL);
 }

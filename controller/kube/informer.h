@@ -1,0 +1,97 @@
+/* informer.h - a cache of one resource kept in step with the API server by
+ * a paginated LIST and a resumable WATCH, with add/update/delete handlers. */
+#ifndef KAGE_INFORMER_H
+#define KAGE_INFORMER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "kube/client.h"
+#include "kube/path.h"
+
+struct informer;
+
+/* How objects of the resource become cache entries. */
+struct informer_ops {
+    /*
+     * Decodes one API object into a compact, self-contained struct holding
+     * only the fields the controller reads (one allocation, ideally). The
+     * informer owns the result and frees it with free_obj. Returns NULL and
+     * one line in err when the object cannot be decoded; it is then left
+     * out of the cache (counted and logged by the caller).
+     */
+    void *(*decode)(json_t *obj, char *err, size_t errlen);
+    void (*free_obj)(void *obj);
+};
+
+/* Called from the loop; objects are borrowed for the call only. old is the
+ * cached state before the change. Any handler may be NULL. */
+struct informer_handlers {
+    void (*on_add)(void *arg, const char *key, const void *obj);
+    void (*on_update)(void *arg, const char *key, const void *old, const void *obj);
+    void (*on_delete)(void *arg, const char *key, const void *obj);
+    void (*on_synced)(void *arg); /* once, after the first complete LIST */
+    /* Something went wrong and is being retried (for logs); may be NULL. */
+    void (*on_error)(void *arg, const char *what, const struct kube_error *err);
+};
+
+struct informer_opts {
+    const struct kube_resource *res;
+    const char *namespace;      /* NULL or "": every namespace */
+    const char *label_selector; /* NULL: no selector */
+    unsigned page_size;         /* LIST limit; 0 = 500 */
+    unsigned min_timeout_s;     /* watch timeoutSeconds drawn from [min, 2*min); 0 = 300 */
+    uint64_t stall_ms;          /* drop a silent watch after this; 0 = 90 s */
+};
+
+struct informer_stats {
+    uint64_t lists; /* complete LISTs */
+    uint64_t list_pages;
+    uint64_t relists; /* LISTs after the first: 410, ERROR events */
+    uint64_t watches; /* WATCH requests opened */
+    uint64_t events;  /* ADDED, MODIFIED, DELETED applied */
+    uint64_t bookmarks;
+    uint64_t decode_errors;
+    uint64_t reconnects; /* watches reopened after an error */
+};
+
+/*
+ * Creates an informer over client; strings in o are copied. Starts nothing.
+ * Returns 0 and *out, or -ENOMEM / -EINVAL.
+ */
+int informer_new(struct kube_client *client, uv_loop_t *loop, const struct informer_opts *o,
+                 const struct informer_ops *ops, const struct informer_handlers *h, void *arg,
+                 struct informer **out);
+
+/* Starts the first LIST. Returns 0 or a negative errno. */
+int informer_start(struct informer *inf);
+
+/* The cached object for key ("namespace/name", or "name" when
+ * cluster-scoped), or NULL. */
+const void *informer_get(const struct informer *inf, const char *key);
+
+/* Calls cb for every cached object, in key order. cb must not change the
+ * informer. */
+void informer_foreach(const struct informer *inf,
+                      void (*cb)(void *arg, const char *key, const void *obj), void *arg);
+
+size_t informer_size(const struct informer *inf);
+bool informer_synced(const struct informer *inf);
+/* The resourceVersion the next WATCH resumes from ("" before the first LIST). */
+const char *informer_resource_version(const struct informer *inf);
+void informer_stats(const struct informer *inf, struct informer_stats *out);
+
+/* Stops the informer, frees the cache; cb(arg) runs once all is released.
+ * No handler runs after this call. */
+void informer_close(struct informer *inf, void (*cb)(void *arg), void *arg);
+
+/* Builds the cache key of an API object from its metadata into out.
+ * Returns 0, or -EINVAL when metadata.name is missing or the key does not
+ * fit. Exposed for decoders and tests. */
+int informer_key(json_t *obj, char *out, size_t outlen);
+
+#endif

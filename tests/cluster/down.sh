@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# make cluster-down: stops every process cluster-up started (by pid, newest
+# first) and removes the state.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+[ -d "$state" ] || exit 0
+for c in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
+	stop "$c" "$c"
+done
+rm -rf "$state"
+log "stopped and removed $state"

@@ -1,0 +1,110 @@
+# Shared by the local control plane's scripts: paths, ports, process control.
+# Sourced, not run.
+
+cluster_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo_root=$(cd "$cluster_here/../.." && pwd)
+. "$cluster_here/versions.sh"
+
+state=${KAGE_CLUSTER_DIR:-$repo_root/.cluster}
+bindir=$(k8s_bin_dir)
+export PATH="$bindir:$PATH"
+
+log() { echo "cluster: $*" >&2; }
+die() {
+	echo "cluster: $*" >&2
+	exit 1
+}
+
+# A block of 20 ports derived from the checkout's path, so two checkouts on
+# one machine do not clash; the first free block from there is taken.
+port_in_use() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
+choose_ports() {
+	local slot base p free
+	slot=$(($(printf '%s' "$repo_root" | cksum | cut -d' ' -f1) % 1500))
+	for _ in $(seq 0 1499); do
+		base=$((30000 + slot * 20))
+		free=1
+		for p in $(seq "$base" $((base + 9))); do
+			if port_in_use "$p"; then
+				free=0
+				break
+			fi
+		done
+		if [ $free = 1 ]; then
+			echo "$base"
+			return 0
+		fi
+		slot=$(((slot + 1) % 1500))
+	done
+	die "no free block of ports found between 30000 and 60000"
+}
+
+# pid_alive NAME: the process recorded for NAME still runs (and is ours:
+# its command line names the binary, so a recycled pid is not mistaken).
+pid_alive() {
+	local f="$state/pids/$1.pid" pid
+	[ -f "$f" ] || return 1
+	pid=$(cat "$f")
+	[ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
+	tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$2"
+}
+
+# start NAME BINARY ARGS...: runs the binary in its own session (so a
+# Ctrl-C in the terminal does not reach it), logs to logs/NAME.log.
+start() {
+	local name=$1
+	shift
+	mkdir -p "$state/logs" "$state/pids" "$state/cmds"
+	printf '%s\0' "$@" >"$state/cmds/$name"
+	setsid "$@" >>"$state/logs/$name.log" 2>&1 </dev/null &
+	echo $! >"$state/pids/$name.pid"
+}
+
+# stop NAME MATCH: SIGTERM, then SIGKILL after 10 s; waits until it is gone.
+stop() {
+	local name=$1 match=$2 f="$state/pids/$1.pid" pid i
+	[ -f "$f" ] || return 0
+	pid=$(cat "$f")
+	if pid_alive "$name" "$match"; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for i in $(seq 1 100); do
+			[ -d "/proc/$pid" ] || break
+			sleep 0.1
+		done
+		if [ -d "/proc/$pid" ]; then
+			kill -KILL "$pid" 2>/dev/null || true
+			for i in $(seq 1 50); do
+				[ -d "/proc/$pid" ] || break
+				sleep 0.1
+			done
+		fi
+	fi
+	rm -f "$f"
+}
+
+kadmin() { kubectl --kubeconfig "$state/kubeconfig" "$@"; }
+
+# write_kubeconfig FILE SERVER USER CERT KEY: a kubeconfig with embedded
+# certificates, for a client-certificate identity.
+write_kubeconfig() {
+	local file=$1 server=$2 user=$3 cert=$4 key=$5
+	umask 077
+	cat >"$file" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: kage-local
+  cluster:
+    server: $server
+    certificate-authority-data: $(base64 -w0 "$state/pki/ca.crt")
+users:
+- name: $user
+  user:
+    client-certificate-data: $(base64 -w0 "$cert")
+    client-key-data: $(base64 -w0 "$key")
+contexts:
+- name: kage-local
+  context: {cluster: kage-local, user: $user}
+current-context: kage-local
+KC
+}
