@@ -155,11 +155,13 @@ def test_after_compaction_the_informer_relists(kubectl, namespace, watcher, clus
     w.wait_line("SYNCED 3 objects")
     header, _ = w.cache()
     assert " lists=1 relists=0 " in header
-    # Freeze the watcher so it misses what happens next, change objects,
-    # compact etcd past its resourceVersion and restart the API server so
-    # its watch cache cannot serve that version either.
+    # Freeze the watcher and cut its stream (an API server restart), so it
+    # misses what happens next; change objects, compact etcd past its
+    # resourceVersion and restart the API server again so its watch cache
+    # cannot serve that version either.
     w.proc.send_signal(signal.SIGSTOP)
     try:
+        cluster.restart_apiserver()
         kubectl.run("-n", namespace, "delete", "configmap", "old-0")
         make_configmaps(kubectl, namespace, ["new-0"])
         cluster.compact_etcd(cluster_env)

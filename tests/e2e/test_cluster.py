@@ -58,9 +58,13 @@ def test_rbac_denies_an_unbound_service_account(kubectl, namespace, service_acco
                 f"--serviceaccount={namespace}:nobody")
     wait_for(lambda: as_sa.run("-n", namespace, "get", "pods", check=False).returncode == 0,
              timeout=30, what="the RoleBinding to take effect")
-    proc = as_sa.run("-n", namespace, "delete", "pods", "--all", check=False)
+    kubectl.create(restricted_pod("victim"), "-n", namespace)
+    proc = as_sa.run("-n", namespace, "delete", "pod", "victim", check=False)
     assert proc.returncode == 1
-    assert "cannot delete resource" in proc.stderr or "cannot deletecollection" in proc.stderr
+    assert (
+        f'pods "victim" is forbidden: User "system:serviceaccount:{namespace}:nobody" '
+        f'cannot delete resource "pods" in API group "" in the namespace "{namespace}"'
+    ) in proc.stderr
 
 
 def test_a_pod_is_scheduled_to_a_kwok_node_and_runs_with_an_ip(kubectl, namespace):
