@@ -92,3 +92,11 @@ clean:
 
 # Keep the objects of the unit-test programs between runs.
 .SECONDARY:
+
+# Micro-benchmarks (figures, not tests).
+build/bench/%: build/bench/%.o $(LIB_SRC:%.c=build/%.o)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+.PHONY: bench-informer
+bench-informer: build/bench/informer_bench
+	@build/bench/informer_bench

@@ -19,6 +19,7 @@
 #include "kube/backoff.h"
 #include "kube/buf.h"
 #include "kube/framer.h"
+#include "kube/jsonscan.h"
 #include "log.h"
 
 #define TOKEN_REREAD_MS    60000
@@ -572,6 +573,8 @@ static void req_finish_transfer(struct kube_request *r, CURLcode result)
     }
 
     json_t *json = NULL;
+    if (r->verb == KUBE_GET && !c->opts.keep_managed_fields)
+        jsonscan_strip_managed_fields(r->resp.data, &r->resp.len);
     if (r->resp.len > 0) {
         json_error_t jerr;
         json = json_loadb(r->resp.data, r->resp.len, 0, &jerr);

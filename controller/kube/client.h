@@ -17,12 +17,14 @@ struct kube_client;
 struct kube_request;
 
 struct kube_client_opts {
-    unsigned max_in_flight; /* requests (not watches) in flight at once; 0 = 64 */
-    uint64_t timeout_ms;    /* per request (not watches); 0 = 30 s */
-    size_t max_body;        /* largest response body accepted; 0 = 64 MiB */
-    size_t max_watch_line;  /* largest watch event; 0 = 16 MiB */
-    unsigned max_attempts;  /* tries of a retryable failure; 0 = 6 */
-    const char *user_agent; /* NULL = "kage-controller/<version>" */
+    unsigned max_in_flight;   /* requests (not watches) in flight at once; 0 = 64 */
+    uint64_t timeout_ms;      /* per request (not watches); 0 = 30 s */
+    size_t max_body;          /* largest response body accepted; 0 = 64 MiB */
+    size_t max_watch_line;    /* largest watch event; 0 = 16 MiB */
+    unsigned max_attempts;    /* tries of a retryable failure; 0 = 6 */
+    const char *user_agent;   /* NULL = "kage-controller/<version>" */
+    bool keep_managed_fields; /* false: drop metadata.managedFields from GET responses before
+                                 parsing them (the controller never reads them) */
 };
 
 enum kube_verb {

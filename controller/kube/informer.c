@@ -15,6 +15,7 @@
 
 #include "kube/backoff.h"
 #include "kube/buf.h"
+#include "kube/jsonscan.h"
 
 #define KEY_MAX 512 /* namespace (63) + "/" + name (253), with room */
 #define RV_MAX  64
@@ -428,6 +429,7 @@ static int on_watch_line(void *arg, char *line, size_t len)
 {
     struct informer *inf = arg;
     json_error_t jerr;
+    jsonscan_strip_managed_fields(line, &len);
     json_t *ev = json_loadb(line, len, 0, &jerr);
     const char *type = json_string_value(json_object_get(ev, "type"));
     json_t *obj = json_object_get(ev, "object");
@@ -465,6 +467,11 @@ static int on_watch_line(void *arg, char *line, size_t len)
     inf->watch_attempt = 0;
     json_decref(ev);
     return rc;
+}
+
+int informer__feed(struct informer *inf, char *line, size_t len)
+{
+    return on_watch_line(inf, line, len);
 }
 
 static void relist(struct informer *inf)

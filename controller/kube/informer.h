@@ -89,6 +89,11 @@ void informer_stats(const struct informer *inf, struct informer_stats *out);
  * No handler runs after this call. */
 void informer_close(struct informer *inf, void (*cb)(void *arg), void *arg);
 
+/* Applies one watch event line as if it came from the stream; returns what
+ * the stream handler returns (0 = go on). Internal: for benchmarks and
+ * tests that measure the cache without a server. */
+int informer__feed(struct informer *inf, char *line, size_t len);
+
 /* Builds the cache key of an API object from its metadata into out.
  * Returns 0, or -EINVAL when metadata.name is missing or the key does not
  * fit. Exposed for decoders and tests. */
