@@ -78,7 +78,8 @@ static void host_bits_are_accepted_and_masked_off(void **state)
         {"fe80::1/10", "fe80::/10"},
         {"2001:db8:ffff::1/33", "2001:db8:8000::/33"},
         {"::ffff:10.1.2.3/104", "::ffff:10.0.0.0/104"},
-        {"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/127", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/127"},
+        {"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/127",
+         "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/127"},
     };
     for (size_t i = 0; i < N(cases); i++) {
         struct cidr c = parsed(cases[i].in);
@@ -98,29 +99,29 @@ static void malformed_blocks_are_refused(void **state)
         "",
         "/",
         "/8",
-        "10.0.0.0",         /* the prefix is required */
+        "10.0.0.0", /* the prefix is required */
         "10.0.0.0/",
         "2001:db8::",
-        "10.0.0.0/33",      /* prefix out of range */
+        "10.0.0.0/33", /* prefix out of range */
         "10.0.0.0/1000",
         "2001:db8::/129",
-        "10.0.0.0/-1",      /* prefix: plain decimal only */
+        "10.0.0.0/-1", /* prefix: plain decimal only */
         "10.0.0.0/+8",
         "10.0.0.0/08",
         "10.0.0.0/0x8",
         "10.0.0.0/8/8",
-        "010.0.0.0/8",      /* leading zeros in octets, as netip */
+        "010.0.0.0/8", /* leading zeros in octets, as netip */
         "10.00.0.0/16",
         "10.0.0.01/32",
         "::ffff:010.1.2.3/128",
-        "10.0.0/8",         /* not four octets */
+        "10.0.0/8", /* not four octets */
         "10.0.0.0.0/8",
         "10/8",
-        "300.1.2.3/8",      /* octet out of range */
+        "300.1.2.3/8", /* octet out of range */
         "256.0.0.0/8",
         "0x0a.0.0.0/8",
         "a.b.c.d/8",
-        " 10.0.0.0/8",      /* no surrounding whitespace */
+        " 10.0.0.0/8", /* no surrounding whitespace */
         "10.0.0.0/8 ",
         "10.0.0.0/8\n",
         "10.0.0.0 /8",
@@ -128,7 +129,7 @@ static void malformed_blocks_are_refused(void **state)
         "2001:db8::g/64",
         "12345::/16",
         "1:2:3:4:5:6:7:8:9/128",
-        "fe80::1%eth0/64",  /* zones are not CIDRs */
+        "fe80::1%eth0/64", /* zones are not CIDRs */
         "[::1]/128",
         "::ffff:1.2.3/128",
         "0000:0000:0000:0000:0000:0000:0000:0000:0000/128",

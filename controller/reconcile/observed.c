@@ -1,0 +1,237 @@
+/*
+ * observed.c - decodes the pods and network policies kage watches into
+ * compact structs: the fields the reconciler reads, packed with their
+ * strings into one allocation, so a cached pod costs a few hundred bytes.
+ */
+#include "reconcile/observed.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#define PACK_MAX    24
+#define SHORT_MAX   253  /* names, IPs, reasons */
+#define MESSAGE_MAX 1024 /* messages kept for status */
+
+/* Collects strings to copy behind a struct, then makes one allocation. */
+struct packer {
+    size_t off[PACK_MAX]; /* offset of the const char * field in the struct */
+    const char *src[PACK_MAX];
+    size_t len[PACK_MAX];
+    int n;
+    size_t total;
+};
+
+/* Length of s cut to at most max bytes without splitting a UTF-8 sequence. */
+static size_t cut_utf8(const char *s, size_t max)
+{
+    size_t n = strnlen(s, max + 1);
+    if (n <= max)
+        return n;
+    n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}
+
+static void pack(struct packer *p, size_t off, const char *s, size_t max)
+{
+    if (!s)
+        s = "";
+    p->off[p->n] = off;
+    p->src[p->n] = s;
+    p->len[p->n] = cut_utf8(s, max);
+    p->total += p->len[p->n] + 1;
+    p->n++;
+}
+
+/* Allocates head + the strings, zeroes the head, points each field at its
+ * copy. NULL on ENOMEM. */
+static char *pack_alloc(struct packer *p, size_t head)
+{
+    char *mem = malloc(head + p->total);
+    if (!mem)
+        return NULL;
+    memset(mem, 0, head);
+    char *w = mem + head;
+    for (int i = 0; i < p->n; i++) {
+        memcpy(w, p->src[i], p->len[i]);
+        w[p->len[i]] = '\0';
+        memcpy(mem + p->off[i], &w, sizeof(w));
+        w += p->len[i] + 1;
+    }
+    return mem;
+}
+
+static const char *str(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+/* The uid of the controller ownerReference, and whether it is a Sandbox. */
+static const char *controller_owner(json_t *md, bool *is_sandbox)
+{
+    size_t i;
+    json_t *ref;
+    *is_sandbox = false;
+    json_array_foreach(json_object_get(md, "ownerReferences"), i, ref)
+    {
+        if (!json_is_true(json_object_get(ref, "controller")))
+            continue;
+        const char *api = str(ref, "apiVersion");
+        const char *kind = str(ref, "kind");
+        *is_sandbox =
+            api && kind && strncmp(api, "kage.dev/", 9) == 0 && strcmp(kind, "Sandbox") == 0;
+        return str(ref, "uid");
+    }
+    return NULL;
+}
+
+static enum pod_phase parse_phase(const char *s)
+{
+    if (!s)
+        return POD_PENDING;
+    if (strcmp(s, "Pending") == 0)
+        return POD_PENDING;
+    if (strcmp(s, "Running") == 0)
+        return POD_RUNNING;
+    if (strcmp(s, "Succeeded") == 0)
+        return POD_SUCCEEDED;
+    if (strcmp(s, "Failed") == 0)
+        return POD_FAILED;
+    return POD_UNKNOWN;
+}
+
+static json_t *find_named(json_t *arr, const char *key, const char *name)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        const char *n = str(v, key);
+        if (n && strcmp(n, name) == 0)
+            return v;
+    }
+    return NULL;
+}
+
+#define F(field) offsetof(struct pod_obj, field)
+
+void *observed_decode_pod(json_t *obj, char *err, size_t errlen)
+{
+    json_t *md = json_object_get(obj, "metadata");
+    json_t *spec = json_object_get(obj, "spec");
+    json_t *st = json_object_get(obj, "status");
+    if (!json_is_object(md) || !str(md, "uid")) {
+        snprintf(err, errlen, "pod without metadata.uid");
+        return NULL;
+    }
+    bool owned;
+    const char *owner = controller_owner(md, &owned);
+    json_t *container = find_named(json_object_get(spec, "containers"), "name", CONTAINER_NAME);
+    json_t *cstatus = find_named(json_object_get(st, "containerStatuses"), "name", CONTAINER_NAME);
+    json_t *state = json_object_get(cstatus, "state");
+    json_t *waiting = json_object_get(state, "waiting");
+    json_t *term = json_object_get(state, "terminated");
+    json_t *conds = json_object_get(st, "conditions");
+    json_t *ready = find_named(conds, "type", "Ready");
+    json_t *sched = find_named(conds, "type", "PodScheduled");
+
+    /* A pod-level reason: eviction and the like, else why it is unscheduled. */
+    const char *reason = str(st, "reason");
+    const char *message = str(st, "message");
+    if (!reason && sched && json_is_string(json_object_get(sched, "status")) &&
+        strcmp(str(sched, "status"), "False") == 0) {
+        reason = str(sched, "reason");
+        message = str(sched, "message");
+    }
+
+    struct packer p = {0};
+    pack(&p, F(uid), str(md, "uid"), SHORT_MAX);
+    pack(&p, F(owner_uid), owner, SHORT_MAX);
+    pack(&p, F(sandbox), str(json_object_get(md, "labels"), LABEL_SANDBOX), SHORT_MAX);
+    pack(&p, F(spec_hash), str(json_object_get(md, "annotations"), ANNOT_SPEC_HASH), SPEC_HASH_LEN);
+    pack(&p, F(image), str(container, "image"), MESSAGE_MAX);
+    pack(&p, F(pod_ip), str(st, "podIP"), SHORT_MAX);
+    pack(&p, F(node_name), str(spec, "nodeName"), SHORT_MAX);
+    pack(&p, F(start_time), str(st, "startTime"), SHORT_MAX);
+    pack(&p, F(reason), reason, SHORT_MAX);
+    pack(&p, F(message), message, MESSAGE_MAX);
+    pack(&p, F(waiting_reason), str(waiting, "reason"), SHORT_MAX);
+    pack(&p, F(waiting_message), str(waiting, "message"), MESSAGE_MAX);
+    pack(&p, F(term_reason), str(term, "reason"), SHORT_MAX);
+    pack(&p, F(term_message), str(term, "message"), MESSAGE_MAX);
+
+    struct pod_obj *pod = (struct pod_obj *)pack_alloc(&p, sizeof(struct pod_obj));
+    if (!pod) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    pod->owned = owned;
+    pod->deleting = json_object_get(md, "deletionTimestamp") != NULL;
+    pod->phase = parse_phase(str(st, "phase"));
+    pod->ready = ready && str(ready, "status") && strcmp(str(ready, "status"), "True") == 0;
+    pod->terminated = term != NULL;
+    json_int_t code = json_integer_value(json_object_get(term, "exitCode"));
+    pod->term_exit_code = (code > INT32_MAX || code < INT32_MIN) ? -1 : (int)code;
+    return pod;
+}
+
+#undef F
+#define F(field) offsetof(struct policy_obj, field)
+
+void *observed_decode_policy(json_t *obj, char *err, size_t errlen)
+{
+    json_t *md = json_object_get(obj, "metadata");
+    if (!json_is_object(md) || !str(md, "uid")) {
+        snprintf(err, errlen, "network policy without metadata.uid");
+        return NULL;
+    }
+    bool owned;
+    const char *owner = controller_owner(md, &owned);
+    json_t *labels = json_object_get(md, "labels");
+    const char *manager = str(labels, LABEL_MANAGED_BY);
+
+    struct packer p = {0};
+    pack(&p, F(uid), str(md, "uid"), SHORT_MAX);
+    pack(&p, F(owner_uid), owner, SHORT_MAX);
+    pack(&p, F(sandbox), str(labels, LABEL_SANDBOX), SHORT_MAX);
+    struct policy_obj *pol = (struct policy_obj *)pack_alloc(&p, sizeof(struct policy_obj));
+    if (!pol) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    pol->owned = owned;
+    pol->managed = manager && strcmp(manager, "kage") == 0;
+    pol->deleting = json_object_get(md, "deletionTimestamp") != NULL;
+    json_t *spec = json_object_get(obj, "spec");
+    if (observed_hash(spec ? spec : json_null(), pol->spec_hash) != 0) {
+        free(pol);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    return pol;
+}
+
+int observed_hash(json_t *v, char out[SPEC_HASH_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    if (!text)
+        return -ENOMEM;
+    int ok = EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL);
+    free(text);
+    if (!ok)
+        return -ENOMEM;
+    for (int i = 0; i < SPEC_HASH_LEN / 2; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[SPEC_HASH_LEN] = '\0';
+    return 0;
+}

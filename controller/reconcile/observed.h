@@ -1,0 +1,79 @@
+/* observed.h - the compact cached forms of the children kage watches (pods
+ * and network policies): only the fields the reconciler reads, each decoded
+ * object one allocation. */
+#ifndef KAGE_OBSERVED_H
+#define KAGE_OBSERVED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#define LABEL_SANDBOX    "kage.dev/sandbox"
+#define LABEL_MANAGED_BY "app.kubernetes.io/managed-by"
+#define ANNOT_SPEC_HASH  "kage.dev/spec-hash"
+#define CONTAINER_NAME   "sandbox"
+#define BASELINE_POLICY  "kage-baseline"
+#define SPEC_HASH_LEN    16 /* hex characters */
+
+enum pod_phase {
+    POD_PENDING,
+    POD_RUNNING,
+    POD_SUCCEEDED,
+    POD_FAILED,
+    POD_UNKNOWN,
+};
+
+/* A pod, as far as the reconciler cares. Strings are never NULL ("" when
+ * absent) and point into the same allocation. */
+struct pod_obj {
+    const char *uid;
+    const char *owner_uid; /* the controller ownerReference's uid, if a Sandbox */
+    const char *sandbox;   /* label kage.dev/sandbox */
+    const char *spec_hash; /* annotation kage.dev/spec-hash */
+    const char *image;     /* of the sandbox container */
+    const char *pod_ip;
+    const char *node_name;
+    const char *start_time;
+    const char *reason;  /* status.reason (Evicted...) or PodScheduled=False's reason */
+    const char *message; /* its message */
+    /* The sandbox container's state. */
+    const char *waiting_reason; /* ImagePullBackOff, CreateContainerConfigError... */
+    const char *waiting_message;
+    const char *term_reason; /* OOMKilled, Error, Completed */
+    const char *term_message;
+    int term_exit_code;
+    bool terminated;
+    bool deleting; /* deletionTimestamp set */
+    bool ready;    /* condition Ready=True */
+    bool owned;    /* the controller owner is a kage.dev Sandbox */
+    enum pod_phase phase;
+    char data[];
+};
+
+/* A network policy: who owns it and a digest of its spec, so an edit made
+ * by anyone else shows as a different hash. */
+struct policy_obj {
+    const char *uid;
+    const char *owner_uid;
+    const char *sandbox;
+    bool owned;   /* controller owner is a kage.dev Sandbox */
+    bool managed; /* label app.kubernetes.io/managed-by=kage */
+    bool deleting;
+    char spec_hash[SPEC_HASH_LEN + 1];
+    char data[];
+};
+
+/* Informer decode functions (see informer_ops); the result is freed with free(). */
+void *observed_decode_pod(json_t *obj, char *err, size_t errlen);
+void *observed_decode_policy(json_t *obj, char *err, size_t errlen);
+
+/*
+ * Writes the first SPEC_HASH_LEN hex characters of the SHA-256 of v's
+ * canonical JSON (sorted keys, compact) into out (SPEC_HASH_LEN + 1 bytes).
+ * Returns 0, or -ENOMEM.
+ */
+int observed_hash(json_t *v, char out[SPEC_HASH_LEN + 1]);
+
+#endif
