@@ -345,6 +345,33 @@ def test_edge_values_are_accepted(kubectl, ns, spec):
     assert proc.stdout.strip() == f"sandbox.kage.dev/{name} created"
 
 
+def test_largest_sandbox_stays_within_the_cel_cost_budget(kubectl, ns):
+    """Every list at its maximum, every CEL rule evaluated: still admitted
+    (the API server refuses a request whose rules cost too much)."""
+    allow = []
+    for i in range(64):
+        if i % 2:
+            allow.append({"cidr": f"2001:db8:{i:x}::/48",
+                          "except": [f"2001:db8:{i:x}:{j:x}::/64" for j in range(32)],
+                          "ports": [{"port": p + 1, "endPort": p + 2, "protocol": "UDP"}
+                                    for p in range(32)]})
+        else:
+            allow.append({"cidr": f"10.{i}.0.0/16",
+                          "except": [f"10.{i}.{j}.0/24" for j in range(32)],
+                          "ports": [{"port": p + 1} for p in range(32)]})
+    env = [{"name": f"V{i}", "valueFrom": {"secretKeyRef": {"name": "a." * 126 + "b", "key": "k" * 253}}}
+           for i in range(128)]
+    manifest = sandbox("largest", image="r/" + "x" * 1022, sandboxClassName="c" * 253,
+                       workingDir="/" + "w" * 4095, env=env,
+                       egress={"allow": allow},
+                       resources={"cpu": "1" * 64, "memory": "9" * 63 + "m", "ephemeralStorage": "1" * 64})
+    # create, not apply: the last-applied annotation would pass its 256 KiB cap.
+    proc = kubectl.create(manifest, "-n", ns, check=False)
+    assert proc.returncode == 0, proc.stderr[:2000]
+    spec = get_spec(kubectl, ns, "largest")
+    assert len(spec["egress"]["allow"]) == 64 and len(spec["env"]) == 128
+
+
 def test_name_of_63_characters_and_generated_names_are_accepted(kubectl, ns):
     kubectl.apply(sandbox("b" * 63), "-n", ns)
     created = kubectl.create({"apiVersion": API_VERSION, "kind": "Sandbox",
