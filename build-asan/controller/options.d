@@ -1,3 +1,0 @@
-build-asan/controller/options.o: controller/options.c \
- controller/options.h
-controller/options.h:

@@ -1,3 +1,0 @@
-build-asan/tests/unit/test_options.o: tests/unit/test_options.c \
- controller/options.h
-controller/options.h:
