@@ -71,7 +71,7 @@ cluster-down:
 # The e2e suite brings a cluster up unless one already runs, and takes down
 # only what it started.
 test-e2e: all build-cluster
-	@scripts/run-e2e.sh
+	@tests/e2e/run.sh
 
 test: deps all lint test-unit test-asan test-e2e
 
