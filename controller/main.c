@@ -4,6 +4,7 @@
  */
 #include <stdio.h>
 
+#include "controller.h"
 #include "kube/config.h"
 #include "log.h"
 #include "options.h"
@@ -41,8 +42,8 @@ int main(int argc, char **argv)
     if (opts.watch) {
         rc = watchcmd_run(&opts, &cfg);
     } else {
-        fprintf(stderr, "kage-controller: the controller is not built yet; use --watch\n");
-        rc = 1;
+        struct controller_opts co = {.runtime_class = opts.default_runtime_class};
+        rc = controller_run(&co, &cfg);
     }
     kube_config_free(&cfg);
     return rc;

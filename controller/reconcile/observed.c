@@ -235,3 +235,57 @@ int observed_hash(json_t *v, char out[SPEC_HASH_LEN + 1])
     out[SPEC_HASH_LEN] = '\0';
     return 0;
 }
+
+#undef F
+#define F(field) offsetof(struct sandbox_obj, field)
+
+void *observed_decode_sandbox(json_t *obj, char *err, size_t errlen)
+{
+    json_t *md = json_object_get(obj, "metadata");
+    if (!json_is_object(md) || !str(md, "uid") || !str(md, "name")) {
+        snprintf(err, errlen, "sandbox without metadata.name or uid");
+        return NULL;
+    }
+    json_t *spec = json_object_get(obj, "spec");
+    json_t *status = json_object_get(obj, "status");
+    char *spec_text =
+        json_dumps(spec ? spec : json_null(), JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    char *status_text =
+        json_is_object(status) ? json_dumps(status, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");
+    struct sandbox_obj *s = NULL;
+    if (spec_text && status_text) {
+        struct packer p = {0};
+        pack(&p, F(ns), str(md, "namespace"), SHORT_MAX);
+        pack(&p, F(name), str(md, "name"), SHORT_MAX);
+        pack(&p, F(uid), str(md, "uid"), SHORT_MAX);
+        pack(&p, F(created), str(md, "creationTimestamp"), SHORT_MAX);
+        /* The API server bounds objects (1.5 MiB); so does this. */
+        pack(&p, F(spec), spec_text, 2u << 20);
+        pack(&p, F(status), status_text, 2u << 20);
+        s = (struct sandbox_obj *)pack_alloc(&p, sizeof(struct sandbox_obj));
+    }
+    free(spec_text);
+    free(status_text);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->generation = json_integer_value(json_object_get(md, "generation"));
+    s->deleting = json_object_get(md, "deletionTimestamp") != NULL;
+    return s;
+}
+
+json_t *observed_sandbox_json(const struct sandbox_obj *s)
+{
+    json_error_t e;
+    json_t *spec = json_loads(s->spec, JSON_DECODE_ANY, &e);
+    json_t *status = json_loads(s->status, 0, &e);
+    if (!spec || !status) {
+        json_decref(spec);
+        json_decref(status);
+        return NULL;
+    }
+    return json_pack("{s:{s:s, s:s, s:s, s:I, s:s}, s:o, s:o}", "metadata", "name", s->name,
+                     "namespace", s->ns, "uid", s->uid, "generation", (json_int_t)s->generation,
+                     "creationTimestamp", s->created, "spec", spec, "status", status);
+}

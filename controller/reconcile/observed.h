@@ -65,9 +65,31 @@ struct policy_obj {
     char data[];
 };
 
+/* A Sandbox as cached: identity, and its spec and status as canonical
+ * JSON text (compact, sorted keys), parsed again when it is reconciled. */
+struct sandbox_obj {
+    const char *ns;
+    const char *name;
+    const char *uid;
+    const char *created; /* metadata.creationTimestamp */
+    const char *spec;    /* JSON text; "null" when absent */
+    const char *status;  /* JSON text; "{}" when absent */
+    int64_t generation;
+    bool deleting;
+    char data[];
+};
+
 /* Informer decode functions (see informer_ops); the result is freed with free(). */
+void *observed_decode_sandbox(json_t *obj, char *err, size_t errlen);
 void *observed_decode_pod(json_t *obj, char *err, size_t errlen);
 void *observed_decode_policy(json_t *obj, char *err, size_t errlen);
+
+/*
+ * Rebuilds a Sandbox object ({metadata: {name, namespace, uid, generation,
+ * creationTimestamp}, spec, status}) from its cached form. New reference;
+ * NULL on ENOMEM or when the cached texts do not parse.
+ */
+json_t *observed_sandbox_json(const struct sandbox_obj *s);
 
 /*
  * Writes the first SPEC_HASH_LEN hex characters of the SHA-256 of v's

@@ -1,0 +1,355 @@
+/*
+ * controller.c - wires the Sandbox controller together: one API client,
+ * informers on Sandboxes and on the pods and policies kage manages, a work
+ * queue keyed by Sandbox, and an orderly stop on SIGTERM/SIGINT.
+ */
+#include "controller.h"
+
+#include <search.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "log.h"
+
+const struct kube_resource KAGE_SANDBOXES = {"kage.dev", "v1alpha1", "sandboxes", "Sandbox", true};
+
+#define INFORMERS 3
+
+/* ---- per-Sandbox and per-namespace memory of our own writes ---------- */
+
+static int key_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+struct sbx_state *ctl_state(struct ctl *c, const char *key, bool create)
+{
+    void *node = tfind(&key, &c->states, key_cmp);
+    if (node)
+        return *(struct sbx_state **)node;
+    if (!create)
+        return NULL;
+    size_t n = strlen(key) + 1;
+    struct sbx_state *st = calloc(1, sizeof(*st) + n);
+    if (!st)
+        return NULL;
+    memcpy(st->data, key, n);
+    st->key = st->data;
+    if (!tsearch(st, &c->states, key_cmp)) {
+        free(st);
+        return NULL;
+    }
+    return st;
+}
+
+static void state_free(void *p)
+{
+    struct sbx_state *st = p;
+    free(st->last_status);
+    free(st);
+}
+
+void ctl_state_drop(struct ctl *c, const char *key)
+{
+    void *node = tfind(&key, &c->states, key_cmp);
+    if (!node)
+        return;
+    struct sbx_state *st = *(struct sbx_state **)node;
+    tdelete(&key, &c->states, key_cmp);
+    state_free(st);
+}
+
+struct ns_mark {
+    const char *ns;
+    uint64_t at;
+    char data[];
+};
+
+bool ctl_baseline_recent(struct ctl *c, const char *ns)
+{
+    void *node = tfind(&ns, &c->baselines, key_cmp);
+    return node && uv_now(c->loop) - (*(struct ns_mark **)node)->at < CTL_EXPECT_MS;
+}
+
+void ctl_baseline_written(struct ctl *c, const char *ns)
+{
+    void *node = tfind(&ns, &c->baselines, key_cmp);
+    if (node) {
+        (*(struct ns_mark **)node)->at = uv_now(c->loop);
+        return;
+    }
+    size_t n = strlen(ns) + 1;
+    struct ns_mark *m = malloc(sizeof(*m) + n);
+    if (!m)
+        return; /* only an optimisation: the next reconcile asks the server */
+    memcpy(m->data, ns, n);
+    m->ns = m->data;
+    m->at = uv_now(c->loop);
+    if (!tsearch(m, &c->baselines, key_cmp))
+        free(m);
+}
+
+/* The watch shows the baseline of the namespace key[0..len): forget our
+ * write of it. */
+static void ctl_baseline_seen(struct ctl *c, const char *key, size_t len)
+{
+    char ns[300];
+    if (len >= sizeof(ns))
+        return;
+    memcpy(ns, key, len);
+    ns[len] = '\0';
+    const char *k = ns;
+    void *node = tfind(&k, &c->baselines, key_cmp);
+    if (!node)
+        return;
+    struct ns_mark *m = *(struct ns_mark **)node;
+    tdelete(&k, &c->baselines, key_cmp);
+    free(m);
+}
+
+/* ---- events to keys -------------------------------------------------- */
+
+static void enqueue(struct ctl *c, const char *key)
+{
+    if (c->queue && !c->stopping)
+        queue_add(c->queue, key);
+}
+
+static void on_sandbox(void *arg, const char *key, const void *obj)
+{
+    (void)obj;
+    enqueue(arg, key);
+}
+
+static void on_sandbox_update(void *arg, const char *key, const void *old, const void *obj)
+{
+    (void)old;
+    on_sandbox(arg, key, obj);
+}
+
+static void on_sandbox_delete(void *arg, const char *key, const void *obj)
+{
+    (void)obj;
+    struct ctl *c = arg;
+    ctl_state_drop(c, key);
+}
+
+/* A child's event concerns the Sandbox named by its kage.dev/sandbox label. */
+static void enqueue_owner(struct ctl *c, const char *key, const char *sandbox)
+{
+    const char *slash = strchr(key, '/');
+    char owner[QUEUE_KEY_MAX + 1];
+    if (!slash || !sandbox[0])
+        return;
+    int n = snprintf(owner, sizeof(owner), "%.*s/%s", (int)(slash - key), key, sandbox);
+    if (n > 0 && (size_t)n < sizeof(owner))
+        enqueue(c, owner);
+}
+
+static void on_pod(void *arg, const char *key, const void *obj)
+{
+    enqueue_owner(arg, key, ((const struct pod_obj *)obj)->sandbox);
+}
+
+/* The watch shows the pod: a write of ours no longer stands in for it, so
+ * that its later deletion is seen as one. */
+static void on_pod_seen(void *arg, const char *key, const void *obj)
+{
+    struct sbx_state *st = ctl_state(arg, key, false);
+    if (st)
+        st->pod_at = 0;
+    on_pod(arg, key, obj);
+}
+
+static void on_pod_update(void *arg, const char *key, const void *old, const void *obj)
+{
+    (void)old;
+    on_pod_seen(arg, key, obj);
+}
+
+struct ns_walk {
+    struct ctl *c;
+    const char *prefix; /* "namespace/" */
+    size_t len;
+};
+
+static void enqueue_in_ns(void *arg, const char *key, const void *obj)
+{
+    (void)obj;
+    struct ns_walk *w = arg;
+    if (strncmp(key, w->prefix, w->len) == 0)
+        enqueue(w->c, key);
+}
+
+static void on_policy(void *arg, const char *key, const void *obj)
+{
+    struct ctl *c = arg;
+    const struct policy_obj *p = obj;
+    const char *slash = strchr(key, '/');
+    if (slash && strcmp(slash + 1, BASELINE_POLICY) == 0) {
+        ctl_baseline_seen(c, key, (size_t)(slash - key));
+        /* The namespace's guard changed: every sandbox there checks it. */
+        char prefix[300];
+        int n = snprintf(prefix, sizeof(prefix), "%.*s/", (int)(slash - key), key);
+        if (n <= 0 || (size_t)n >= sizeof(prefix))
+            return;
+        struct ns_walk w = {c, prefix, (size_t)n};
+        informer_foreach(c->sandboxes, enqueue_in_ns, &w);
+        return;
+    }
+    struct sbx_state *st = ctl_state(c, key, false);
+    if (st)
+        st->policy_at = 0;
+    enqueue_owner(c, key, p->sandbox);
+}
+
+static void on_policy_update(void *arg, const char *key, const void *old, const void *obj)
+{
+    (void)old;
+    on_policy(arg, key, obj);
+}
+
+static void on_informer_error(void *arg, const char *what, const struct kube_error *err)
+{
+    (void)arg;
+    log_warn("watch trouble, retrying", "{s:s, s:I, s:s, s:s}", "during", what, "code",
+             (json_int_t)err->code, "reason", err->reason, "message", err->message);
+}
+
+static void work(struct queue *q, const char *key, void *arg)
+{
+    (void)q;
+    sync_sandbox(arg, key);
+}
+
+static void enqueue_all(void *arg, const char *key, const void *obj)
+{
+    (void)obj;
+    enqueue(arg, key);
+}
+
+static void on_synced(void *arg)
+{
+    struct ctl *c = arg;
+    if (++c->synced < INFORMERS)
+        return;
+    /* Reconciling before every cache is complete would create what exists. */
+    c->queue = queue_new(c->loop, c->opts.workers, work, c);
+    if (!c->queue) {
+        log_error("out of memory creating the work queue", NULL);
+        raise(SIGTERM);
+        return;
+    }
+    log_info("caches synced", "{s:I, s:I, s:I}", "sandboxes",
+             (json_int_t)informer_size(c->sandboxes), "pods", (json_int_t)informer_size(c->pods),
+             "networkpolicies", (json_int_t)informer_size(c->policies));
+    informer_foreach(c->sandboxes, enqueue_all, c);
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+static void closed(void *arg)
+{
+    (void)arg;
+}
+
+/* Informers and client go once no reconcile needs them any more. */
+static void release(struct ctl *c)
+{
+    informer_close(c->sandboxes, closed, NULL);
+    informer_close(c->pods, closed, NULL);
+    informer_close(c->policies, closed, NULL);
+    kube_client_close(c->client, closed, NULL);
+}
+
+static void queue_closed(struct queue *q, void *arg)
+{
+    (void)q;
+    struct ctl *c = arg;
+    c->queue = NULL;
+    release(c);
+}
+
+static void stop(struct ctl *c)
+{
+    if (c->stopping)
+        return;
+    c->stopping = true;
+    log_info("stopping", NULL);
+    uv_close((uv_handle_t *)&c->sigint, NULL);
+    uv_close((uv_handle_t *)&c->sigterm, NULL);
+    /* No new work; reconciles in flight finish (their requests are answered
+     * or time out), then the queue closes and everything else follows. */
+    if (c->queue)
+        queue_close(c->queue, queue_closed);
+    else
+        release(c);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    stop(h->data);
+}
+
+static int start_informer(struct ctl *c, const struct kube_resource *res, const char *selector,
+                          void *(*decode)(json_t *, char *, size_t),
+                          const struct informer_handlers *h, struct informer **out)
+{
+    struct informer_opts o = {.res = res, .label_selector = selector};
+    struct informer_ops ops = {decode, free};
+    int rc = informer_new(c->client, c->loop, &o, &ops, h, c, out);
+    if (!rc)
+        rc = informer_start(*out);
+    return rc;
+}
+
+int controller_run(const struct controller_opts *o, const struct kube_config *cfg)
+{
+    struct ctl c = {0};
+    char err[512];
+    c.loop = uv_default_loop();
+    c.opts = *o;
+    if (!c.opts.workers)
+        c.opts.workers = 32;
+
+    if (kube_client_new(c.loop, cfg, NULL, &c.client, err, sizeof(err)) != 0) {
+        fprintf(stderr, "kage-controller: %s\n", err);
+        return 2;
+    }
+    static const struct informer_handlers sandbox_h = {
+        on_sandbox, on_sandbox_update, on_sandbox_delete, on_synced, on_informer_error};
+    static const struct informer_handlers pod_h = {on_pod_seen, on_pod_update, on_pod, on_synced,
+                                                   on_informer_error};
+    static const struct informer_handlers policy_h = {on_policy, on_policy_update, on_policy,
+                                                      on_synced, on_informer_error};
+    if (start_informer(&c, &KAGE_SANDBOXES, NULL, observed_decode_sandbox, &sandbox_h,
+                       &c.sandboxes) ||
+        start_informer(&c, &KUBE_PODS, LABEL_SANDBOX, observed_decode_pod, &pod_h, &c.pods) ||
+        start_informer(&c, &KUBE_NETWORK_POLICIES, LABEL_MANAGED_BY "=kage", observed_decode_policy,
+                       &policy_h, &c.policies)) {
+        fprintf(stderr, "kage-controller: out of memory\n");
+        return 1;
+    }
+    uv_signal_init(c.loop, &c.sigint);
+    uv_signal_init(c.loop, &c.sigterm);
+    c.sigint.data = c.sigterm.data = &c;
+    uv_signal_start(&c.sigint, on_signal, SIGINT);
+    uv_signal_start(&c.sigterm, on_signal, SIGTERM);
+    log_info("kage-controller started", "{s:s, s:s, s:s, s:i}", "version", KAGE_VERSION, "server",
+             cfg->server, "runtimeClass", c.opts.runtime_class, "workers", (int)c.opts.workers);
+
+    uv_run(c.loop, UV_RUN_DEFAULT);
+
+    tdestroy(c.states, state_free);
+    tdestroy(c.baselines, free);
+    int rc = uv_loop_close(c.loop);
+    log_info("stopped", "{s:I, s:I, s:I, s:I, s:I}", "reconciles", (json_int_t)c.stats.reconciles,
+             "creates", (json_int_t)c.stats.creates, "updates", (json_int_t)c.stats.updates,
+             "deletes", (json_int_t)c.stats.deletes, "statusWrites",
+             (json_int_t)c.stats.status_writes);
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,74 @@
+/* ctl.h - internal: the controller's shared state, between controller.c
+ * (informers, queue, lifecycle) and sync.c (one reconcile of one Sandbox). */
+#ifndef KAGE_CTL_H
+#define KAGE_CTL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "controller.h"
+#include "kube/client.h"
+#include "kube/informer.h"
+#include "queue.h"
+#include "reconcile/observed.h"
+
+/* How long a write of ours stands in for the cache that has not seen it. */
+#define CTL_EXPECT_MS 30000
+
+extern const struct kube_resource KAGE_SANDBOXES;
+
+struct ctl_stats {
+    uint64_t reconciles;
+    uint64_t creates;
+    uint64_t updates;
+    uint64_t deletes;
+    uint64_t status_writes;
+    uint64_t failures;
+};
+
+/* What kage wrote for one Sandbox, until its own watch shows it. */
+struct sbx_state {
+    const char *key; /* first: the search tree compares *(const char **) */
+    char policy_hash[SPEC_HASH_LEN + 1];
+    uint64_t policy_at; /* loop time of the write, 0 if none */
+    char pod_hash[SPEC_HASH_LEN + 1];
+    uint64_t pod_at;
+    char *last_status; /* canonical JSON of the last status written */
+    char data[];
+};
+
+struct ctl {
+    uv_loop_t *loop;
+    struct kube_client *client;
+    struct informer *sandboxes;
+    struct informer *pods;
+    struct informer *policies;
+    struct queue *queue; /* created once every cache has synced */
+    struct controller_opts opts;
+    void *states;    /* search tree of struct sbx_state */
+    void *baselines; /* search tree of namespaces whose baseline kage wrote */
+    unsigned synced;
+    bool stopping;
+    uv_signal_t sigint;
+    uv_signal_t sigterm;
+    struct ctl_stats stats;
+};
+
+/* Reconciles the Sandbox key ("namespace/name"); ends with queue_done. */
+void sync_sandbox(struct ctl *c, const char *key);
+
+/* The state of key, created when create is set; NULL when absent or on
+ * ENOMEM. */
+struct sbx_state *ctl_state(struct ctl *c, const char *key, bool create);
+
+/* Forgets the state of key. */
+void ctl_state_drop(struct ctl *c, const char *key);
+
+/* Whether kage wrote the baseline of namespace ns in the last
+ * CTL_EXPECT_MS; ctl_baseline_written records such a write. */
+bool ctl_baseline_recent(struct ctl *c, const char *ns);
+void ctl_baseline_written(struct ctl *c, const char *ns);
+
+#endif

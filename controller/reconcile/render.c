@@ -1,0 +1,348 @@
+/*
+ * render.c - builds the desired children of a Sandbox as JSON. Every field
+ * a server would default is written out, so an object read back from the
+ * API server digests the same as the one rendered, and drift shows.
+ */
+#include "reconcile/render.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "reconcile/cidr.h"
+
+const char render_keepalive[] = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
+
+/* The script comes in through the environment, never spliced into code. */
+const char render_before_script_wrapper[] =
+    "/bin/sh -c \"$" BEFORE_SCRIPT_ENV "\"; rc=$?\n"
+    "if [ \"$rc\" -ne 0 ]; then\n"
+    "  echo \"" BEFORE_SCRIPT_FAILED "$rc\" >/dev/termination-log\n"
+    "  exit \"$rc\"\n"
+    "fi\n"
+    "touch /tmp/.kage-ready\n"
+    "if [ \"$#\" -eq 0 ]; then\n"
+    "  trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done\n"
+    "fi\n"
+    "exec \"$@\"\n";
+
+static const char *md_str(const json_t *obj, const char *k)
+{
+    return json_string_value(json_object_get(json_object_get(obj, "metadata"), k));
+}
+
+static json_t *labels_for(const char *name)
+{
+    return json_pack("{s:s, s:s}", LABEL_SANDBOX, name, LABEL_MANAGED_BY, "kage");
+}
+
+static json_t *owner_refs(const json_t *sandbox)
+{
+    return json_pack("[{s:s, s:s, s:s, s:s, s:b}]", "apiVersion", SANDBOX_API_VERSION, "kind",
+                     SANDBOX_KIND, "name", md_str(sandbox, "name"), "uid", md_str(sandbox, "uid"),
+                     "controller", 1);
+}
+
+json_t *render_baseline(const char *ns)
+{
+    return json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s, s:s}}, s:{s:{s:[{s:s, s:s}]}, s:[s, s]}}",
+                     "apiVersion", "networking.k8s.io/v1", "kind", "NetworkPolicy", "metadata",
+                     "name", BASELINE_POLICY, "namespace", ns, "labels", LABEL_MANAGED_BY, "kage",
+                     "kage.dev/baseline", "true", "spec", "podSelector", "matchExpressions", "key",
+                     LABEL_SANDBOX, "operator", "Exists", "policyTypes", "Ingress", "Egress");
+}
+
+/* A CIDR in canonical form (the validator accepted it, so it parses). */
+static json_t *canonical_cidr(const char *s)
+{
+    struct cidr c;
+    char out[CIDR_STRLEN];
+    if (!s || cidr_parse(s, &c) != 0 || cidr_format(&c, out, sizeof(out)) != 0)
+        return json_string(s ? s : "");
+    return json_string(out);
+}
+
+static json_t *render_ports(const json_t *ports)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *p;
+    if (!out)
+        return NULL;
+    json_array_foreach(ports, i, p)
+    {
+        const char *proto = json_string_value(json_object_get(p, "protocol"));
+        json_t *port = json_pack("{s:s, s:O}", "protocol", proto ? proto : "TCP", "port",
+                                 json_object_get(p, "port"));
+        json_t *end = json_object_get(p, "endPort");
+        if (!port || (end && json_object_set(port, "endPort", end) != 0) ||
+            json_array_append_new(out, port) != 0) {
+            json_decref(port);
+            json_decref(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+static json_t *render_allow(const json_t *entry)
+{
+    json_t *block = json_object();
+    json_t *rule = json_object();
+    json_t *except = json_object_get(entry, "except");
+    if (!block || !rule)
+        goto fail;
+    if (json_object_set_new(block, "cidr",
+                            canonical_cidr(json_string_value(json_object_get(entry, "cidr")))))
+        goto fail;
+    if (json_array_size(except) > 0) {
+        json_t *ex = json_array();
+        size_t i;
+        json_t *e;
+        if (json_object_set_new(block, "except", ex))
+            goto fail;
+        json_array_foreach(except, i, e)
+        {
+            if (json_array_append_new(ex, canonical_cidr(json_string_value(e))))
+                goto fail;
+        }
+    }
+    if (json_object_set_new(rule, "to", json_pack("[{s:O}]", "ipBlock", block)))
+        goto fail;
+    json_decref(block);
+    block = NULL;
+    json_t *ports = json_object_get(entry, "ports");
+    if (json_array_size(ports) > 0 && json_object_set_new(rule, "ports", render_ports(ports)))
+        goto fail;
+    return rule;
+fail:
+    json_decref(block);
+    json_decref(rule);
+    return NULL;
+}
+
+json_t *render_policy(const json_t *sandbox)
+{
+    const char *name = md_str(sandbox, "name");
+    json_t *egress_spec = json_object_get(json_object_get(sandbox, "spec"), "egress");
+    json_t *dns = json_object_get(egress_spec, "dns");
+    json_t *egress = json_array();
+    json_t *pol = NULL;
+    if (!egress)
+        return NULL;
+
+    if (!json_is_false(dns)) {
+        json_t *rule =
+            json_pack("{s:[{s:{s:{s:s}}, s:{s:{s:s}}}], s:[{s:s, s:i}, {s:s, s:i}]}", "to",
+                      "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name",
+                      "kube-system", "podSelector", "matchLabels", "k8s-app", "kube-dns", "ports",
+                      "protocol", "UDP", "port", 53, "protocol", "TCP", "port", 53);
+        if (json_array_append_new(egress, rule))
+            goto fail;
+    }
+    size_t i;
+    json_t *entry;
+    json_array_foreach(json_object_get(egress_spec, "allow"), i, entry)
+    {
+        if (json_array_append_new(egress, render_allow(entry)))
+            goto fail;
+    }
+
+    pol = json_pack("{s:s, s:s, s:{s:s, s:s, s:o, s:o}, s:{s:{s:{s:s}}, s:[s, s]}}", "apiVersion",
+                    "networking.k8s.io/v1", "kind", "NetworkPolicy", "metadata", "name", name,
+                    "namespace", md_str(sandbox, "namespace"), "labels", labels_for(name),
+                    "ownerReferences", owner_refs(sandbox), "spec", "podSelector", "matchLabels",
+                    LABEL_SANDBOX, name, "policyTypes", "Ingress", "Egress");
+    if (!pol)
+        goto fail;
+    /* No ingress rules at all: deny every ingress. An empty egress list is
+     * left out too, as the API server stores it. */
+    if (json_array_size(egress) > 0 &&
+        json_object_set(json_object_get(pol, "spec"), "egress", egress) != 0)
+        goto fail;
+    json_decref(egress);
+    return pol;
+fail:
+    json_decref(egress);
+    json_decref(pol);
+    return NULL;
+}
+
+/* A quantity field as a string ("1", "500m"): integers are printed. */
+static json_t *quantity_of(const json_t *resources, const char *k, const char *dflt)
+{
+    json_t *v = json_object_get(resources, k);
+    if (json_is_integer(v)) {
+        char buf[32];
+        snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
+        return json_string(buf);
+    }
+    return json_string(json_is_string(v) ? json_string_value(v) : dflt);
+}
+
+static json_t *render_resources(const json_t *spec)
+{
+    json_t *r = json_object_get(spec, "resources");
+    json_t *amounts =
+        json_pack("{s:o, s:o, s:o}", "cpu", quantity_of(r, "cpu", DEFAULT_CPU), "memory",
+                  quantity_of(r, "memory", DEFAULT_MEMORY), "ephemeral-storage",
+                  quantity_of(r, "ephemeralStorage", DEFAULT_EPHEMERAL_STORAGE));
+    if (!amounts)
+        return NULL;
+    /* requests = limits: the sandbox gets exactly what it asked for. */
+    json_t *out = json_pack("{s:O, s:O}", "requests", amounts, "limits", amounts);
+    json_decref(amounts);
+    return out;
+}
+
+static json_t *render_env(const json_t *spec)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *e;
+    if (!out)
+        return NULL;
+    json_array_foreach(json_object_get(spec, "env"), i, e)
+    {
+        json_t *item = json_pack("{s:O}", "name", json_object_get(e, "name"));
+        json_t *from = json_object_get(e, "valueFrom");
+        int rc;
+        if (!item)
+            goto fail;
+        if (from) {
+            json_t *sec = json_object_get(from, "secretKeyRef");
+            json_t *ref = sec ? sec : json_object_get(from, "configMapKeyRef");
+            rc = json_object_set_new(
+                item, "valueFrom",
+                json_pack("{s:{s:O, s:O}}", sec ? "secretKeyRef" : "configMapKeyRef", "name",
+                          json_object_get(ref, "name"), "key", json_object_get(ref, "key")));
+        } else {
+            json_t *v = json_object_get(e, "value");
+            rc = json_object_set_new(item, "value",
+                                     json_string(json_is_string(v) ? json_string_value(v) : ""));
+        }
+        if (rc || json_array_append_new(out, item))
+            goto fail;
+    }
+    return out;
+fail:
+    json_decref(out);
+    return NULL;
+}
+
+/* command and args of the container, honouring beforeScript and keep-alive. */
+static int render_command(json_t *container, const json_t *spec)
+{
+    json_t *command = json_object_get(spec, "command");
+    json_t *args = json_object_get(spec, "args");
+    const char *script = json_string_value(json_object_get(spec, "beforeScript"));
+    bool has_cmd = json_array_size(command) > 0, has_args = json_array_size(args) > 0;
+
+    if (script && script[0]) {
+        /* sh -c WRAPPER kage-sandbox <command...> <args...>: the wrapper
+         * runs the script, then execs the rest (or stays alive). */
+        json_t *cmd = json_pack("[s, s, s, s]", "/bin/sh", "-c", render_before_script_wrapper,
+                                "kage-sandbox");
+        if (!cmd || (has_cmd && json_array_extend(cmd, command)) ||
+            (has_args && json_array_extend(cmd, args))) {
+            json_decref(cmd);
+            return -1;
+        }
+        return json_object_set_new(container, "command", cmd);
+    }
+    if (!has_cmd && !has_args)
+        return json_object_set_new(container, "command",
+                                   json_pack("[s, s, s]", "/bin/sh", "-c", render_keepalive));
+    if (has_cmd && json_object_set(container, "command", command))
+        return -1;
+    if (has_args && json_object_set(container, "args", args))
+        return -1;
+    return 0;
+}
+
+static json_int_t id_or(const json_t *sc, const char *k)
+{
+    json_t *v = json_object_get(sc, k);
+    return json_is_integer(v) ? json_integer_value(v) : DEFAULT_USER;
+}
+
+json_t *render_pod(const json_t *sandbox, const struct render_opts *o)
+{
+    const json_t *spec = json_object_get(sandbox, "spec");
+    const char *name = md_str(sandbox, "name");
+    json_t *sc = json_object_get(spec, "securityContext");
+    json_t *env = render_env(spec);
+    const char *script = json_string_value(json_object_get(spec, "beforeScript"));
+    json_t *pod = NULL;
+    if (!env)
+        return NULL;
+    if (script && script[0] &&
+        json_array_append_new(env,
+                              json_pack("{s:s, s:s}", "name", BEFORE_SCRIPT_ENV, "value", script)))
+        goto fail;
+
+    json_t *container = json_pack(
+        "{s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:{s:b, s:b, s:b, s:{s:[s]}, s:{s:s}}}", "name",
+        CONTAINER_NAME, "image", json_string_value(json_object_get(spec, "image")),
+        "imagePullPolicy", "IfNotPresent", "resources", render_resources(spec), "env", env,
+        "terminationMessagePath", "/dev/termination-log", "terminationMessagePolicy",
+        "FallbackToLogsOnError", "securityContext", "allowPrivilegeEscalation", 0, "privileged", 0,
+        "runAsNonRoot", 1, "capabilities", "drop", "ALL", "seccompProfile", "type",
+        "RuntimeDefault");
+    env = NULL; /* owned by container now (or freed by a failed pack) */
+    if (!container || render_command(container, spec) != 0) {
+        json_decref(container);
+        goto fail;
+    }
+    const char *wd = json_string_value(json_object_get(spec, "workingDir"));
+    if (wd && json_object_set_new(container, "workingDir", json_string(wd))) {
+        json_decref(container);
+        goto fail;
+    }
+    if (script && script[0] &&
+        json_object_set_new(container, "readinessProbe",
+                            json_pack("{s:{s:[s, s, s]}, s:i, s:i}", "exec", "command", "/bin/sh",
+                                      "-c", "test -e /tmp/.kage-ready", "periodSeconds", 2,
+                                      "failureThreshold", 1))) {
+        json_decref(container);
+        goto fail;
+    }
+
+    pod = json_pack(
+        "{s:s, s:s, s:{s:s, s:s, s:o, s:{}, s:o}, s:{s:s, s:s, s:i, s:b, s:b, s:b, s:b, s:b, "
+        "s:{s:b, s:I, s:I, s:{s:s}}, s:[o]}}",
+        "apiVersion", "v1", "kind", "Pod", "metadata", "name", name, "namespace",
+        md_str(sandbox, "namespace"), "labels", labels_for(name), "annotations", "ownerReferences",
+        owner_refs(sandbox), "spec", "runtimeClassName", o->runtime_class, "restartPolicy", "Never",
+        "terminationGracePeriodSeconds", TERMINATION_GRACE_SECONDS, "automountServiceAccountToken",
+        0, "enableServiceLinks", 0, "hostNetwork", 0, "hostPID", 0, "hostIPC", 0, "securityContext",
+        "runAsNonRoot", 1, "runAsUser", id_or(sc, "runAsUser"), "runAsGroup",
+        id_or(sc, "runAsGroup"), "seccompProfile", "type", "RuntimeDefault", "containers",
+        container);
+    if (!pod)
+        return NULL;
+    /* The digest covers labels, owner and spec; the annotation holds it. */
+    char hash[SPEC_HASH_LEN + 1];
+    json_t *digest = json_pack(
+        "{s:O, s:O, s:O}", "labels", json_object_get(json_object_get(pod, "metadata"), "labels"),
+        "ownerReferences", json_object_get(json_object_get(pod, "metadata"), "ownerReferences"),
+        "spec", json_object_get(pod, "spec"));
+    int rc = digest ? observed_hash(digest, hash) : -1;
+    json_decref(digest);
+    if (rc != 0 ||
+        json_object_set_new(json_object_get(json_object_get(pod, "metadata"), "annotations"),
+                            ANNOT_SPEC_HASH, json_string(hash))) {
+        json_decref(pod);
+        return NULL;
+    }
+    return pod;
+fail:
+    json_decref(env);
+    json_decref(pod);
+    return NULL;
+}
+
+const char *render_pod_hash(const json_t *pod)
+{
+    return json_string_value(json_object_get(
+        json_object_get(json_object_get(pod, "metadata"), "annotations"), ANNOT_SPEC_HASH));
+}

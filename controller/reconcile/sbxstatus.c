@@ -1,0 +1,200 @@
+/*
+ * sbxstatus.c - maps what a reconcile saw (validation, API refusals, the
+ * pod's state) to the Sandbox's status. Every way a sandbox can stop or
+ * die has a reason and a message a person can act on.
+ */
+#include "reconcile/sbxstatus.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "reconcile/render.h"
+
+struct verdict {
+    const char *phase;
+    bool ready;
+    const char *reason;
+    char message[1400];
+};
+
+static void say(struct verdict *v, const char *phase, bool ready, const char *reason,
+                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void say(struct verdict *v, const char *phase, bool ready, const char *reason,
+                const char *fmt, ...)
+{
+    va_list ap;
+    v->phase = phase;
+    v->ready = ready;
+    v->reason = reason;
+    va_start(ap, fmt);
+    vsnprintf(v->message, sizeof(v->message), fmt, ap);
+    va_end(ap);
+}
+
+static bool is_image_failure(const char *r)
+{
+    return strcmp(r, "ImagePullBackOff") == 0 || strcmp(r, "ErrImagePull") == 0 ||
+           strcmp(r, "InvalidImageName") == 0 || strcmp(r, "ErrImageNeverPull") == 0;
+}
+
+/* The verdict for a sandbox whose pod exists. */
+static void judge_pod(struct verdict *v, const struct status_facts *f)
+{
+    const struct pod_obj *p = f->pod;
+    size_t bl = sizeof(BEFORE_SCRIPT_FAILED) - 1;
+
+    switch (p->phase) {
+    case POD_PENDING:
+        if (p->waiting_reason[0] && is_image_failure(p->waiting_reason))
+            say(v, "Creating", false, "ImagePullBackOff", "cannot pull image \"%s\": %s",
+                f->image ? f->image : p->image,
+                p->waiting_message[0] ? p->waiting_message : p->waiting_reason);
+        else if (p->waiting_reason[0] && strcmp(p->waiting_reason, "ContainerCreating") != 0 &&
+                 strcmp(p->waiting_reason, "PodInitializing") != 0)
+            say(v, "Creating", false, p->waiting_reason, "%s",
+                p->waiting_message[0] ? p->waiting_message : "the container cannot start");
+        else if (strcmp(p->reason, "Unschedulable") == 0)
+            say(v, "Pending", false, "Unschedulable", "no node can run the sandbox: %s",
+                p->message);
+        else
+            say(v, "Creating", false, "PodStarting", "the pod is being scheduled and started");
+        return;
+    case POD_RUNNING:
+        if (p->ready)
+            say(v, "Running", true, "SandboxReady", "the sandbox runs on node %s", p->node_name);
+        else if (f->before_script)
+            say(v, "Creating", false, "BeforeScriptRunning",
+                "waiting for the beforeScript to finish");
+        else
+            say(v, "Creating", false, "ContainerNotReady", "the container is not ready yet");
+        return;
+    case POD_SUCCEEDED:
+        say(v, "Succeeded", false, "Completed", "the command exited with code 0");
+        return;
+    case POD_FAILED:
+        if (strncmp(p->term_message, BEFORE_SCRIPT_FAILED, bl) == 0)
+            say(v, "Failed", false, "BeforeScriptFailed", "the beforeScript exited with code %d",
+                p->term_exit_code);
+        else if (strcmp(p->term_reason, "OOMKilled") == 0)
+            say(v, "Failed", false, "OOMKilled",
+                "the sandbox ran out of memory: it used more than its memory limit of %s",
+                f->memory_limit ? f->memory_limit : "(unknown)");
+        else if (p->reason[0])
+            say(v, "Failed", false, p->reason, "%s", p->message[0] ? p->message : p->reason);
+        else if (p->terminated)
+            say(v, "Failed", false, "CommandFailed", "the command exited with code %d%s%s",
+                p->term_exit_code, p->term_message[0] ? ": " : "", p->term_message);
+        else
+            say(v, "Failed", false, "PodFailed", "the pod failed without a reason");
+        return;
+    case POD_UNKNOWN:
+        say(v, "Pending", false, "PodUnknown", "the pod's node does not report its state");
+        return;
+    }
+}
+
+static void judge(struct verdict *v, const struct status_facts *f, const char *pod_name)
+{
+    if (f->invalid)
+        say(v, "Failed", false, "InvalidSpec", "%s: %s", f->invalid->field, f->invalid->message);
+    else if (f->block_reason)
+        say(v, "Pending", false, f->block_reason, "%s",
+            f->block_message ? f->block_message : f->block_reason);
+    else if (!f->policies_ready)
+        say(v, "Creating", false, "PolicyPending", "creating the network policies before the pod");
+    else if (f->pod && (f->pod->deleting || f->pod_replacing))
+        say(v, "Creating", false, "PodReplacing",
+            "replacing pod %s: the sandbox's spec changed or the pod is being deleted", pod_name);
+    else if (!f->pod)
+        say(v, "Creating", false, "PodCreating", "creating pod %s", pod_name);
+    else
+        judge_pod(v, f);
+}
+
+/* A condition, keeping lastTransitionTime while its status is unchanged. */
+static json_t *condition(const json_t *old_status, const char *type, bool status,
+                         const char *reason, const char *message, int64_t generation,
+                         const char *now)
+{
+    const char *st = status ? "True" : "False";
+    const char *when = now;
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(old_status, "conditions"), i, c)
+    {
+        const char *t = json_string_value(json_object_get(c, "type"));
+        const char *s = json_string_value(json_object_get(c, "status"));
+        const char *lt = json_string_value(json_object_get(c, "lastTransitionTime"));
+        if (t && s && lt && strcmp(t, type) == 0 && strcmp(s, st) == 0)
+            when = lt;
+    }
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "type", type, "status", st, "reason", reason,
+                     "message", message, "lastTransitionTime", when, "observedGeneration",
+                     (json_int_t)generation);
+}
+
+json_t *sbxstatus_render(const json_t *old_status, int64_t generation, const char *pod_name,
+                         const struct status_facts *f, const char *now)
+{
+    struct verdict v;
+    char net_msg[1400];
+    const char *net_reason;
+    bool isolated = f->policies_ready && !f->invalid;
+
+    judge(&v, f, pod_name);
+    if (isolated) {
+        net_reason = "PoliciesApplied";
+        snprintf(net_msg, sizeof(net_msg),
+                 "all ingress denied; egress limited to %u rule%s by NetworkPolicy %s",
+                 f->egress_rules, f->egress_rules == 1 ? "" : "s", pod_name);
+    } else if (f->invalid) {
+        net_reason = "InvalidSpec";
+        snprintf(net_msg, sizeof(net_msg), "no policy is rendered from an invalid spec");
+    } else if (f->block_is_policy && f->block_reason) {
+        net_reason = f->block_reason;
+        snprintf(net_msg, sizeof(net_msg), "%s",
+                 f->block_message ? f->block_message : f->block_reason);
+    } else {
+        net_reason = "PolicyPending";
+        snprintf(net_msg, sizeof(net_msg), "the network policies are being created");
+    }
+
+    json_t *st = json_pack(
+        "{s:s, s:I, s:[o, o]}", "phase", v.phase, "observedGeneration", (json_int_t)generation,
+        "conditions", condition(old_status, "Ready", v.ready, v.reason, v.message, generation, now),
+        condition(old_status, "NetworkIsolated", isolated, net_reason, net_msg, generation, now));
+    if (!st)
+        return NULL;
+    const struct pod_obj *p = f->pod;
+    if (p && !f->invalid) {
+        int rc = json_object_set_new(st, "podName", json_string(pod_name));
+        if (!rc && p->pod_ip[0])
+            rc = json_object_set_new(st, "podIP", json_string(p->pod_ip));
+        if (!rc && p->node_name[0])
+            rc = json_object_set_new(st, "nodeName", json_string(p->node_name));
+        if (!rc && p->start_time[0])
+            rc = json_object_set_new(st, "startTime", json_string(p->start_time));
+        if (rc) {
+            json_decref(st);
+            return NULL;
+        }
+    }
+    return st;
+}
+
+bool sbxstatus_equal(const json_t *a, const json_t *b)
+{
+    return json_equal((json_t *)a, (json_t *)b) != 0;
+}
+
+void sbxstatus_now(char *out, size_t outlen)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}

@@ -1,0 +1,49 @@
+/* sbxstatus.h - a Sandbox's status from what the reconciler knows: phase,
+ * the Ready and NetworkIsolated conditions with actionable reasons, and the
+ * pod's whereabouts. Pure: no I/O. */
+#ifndef KAGE_SBXSTATUS_H
+#define KAGE_SBXSTATUS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "reconcile/observed.h"
+#include "reconcile/validate.h"
+
+/* What one reconcile found out. Strings may be NULL where not said otherwise. */
+struct status_facts {
+    const struct validation_error *invalid; /* the spec is invalid: nothing rendered */
+    /* Something stops progress (NameConflict, QuotaExceeded, Forbidden,
+     * RuntimeClassNotFound, PodInvalid, ...), with the API's message. */
+    const char *block_reason;
+    const char *block_message;
+    bool block_is_policy;      /* the blocker is about a network policy */
+    bool policies_ready;       /* baseline and own policy exist as rendered */
+    unsigned egress_rules;     /* rules of the sandbox's policy, for the message */
+    const struct pod_obj *pod; /* the observed pod, NULL when none */
+    bool pod_replacing;        /* the pod is being deleted to be created anew */
+    const char *memory_limit;  /* rendered memory limit, for OOMKilled */
+    const char *image;         /* for image pull failures */
+    bool before_script;        /* the spec has a beforeScript */
+};
+
+/*
+ * Builds the status the Sandbox should have: phase, observedGeneration
+ * (generation), conditions Ready and NetworkIsolated (lastTransitionTime
+ * kept from old_status while a condition's status stays the same, else
+ * now), podName, podIP, nodeName, startTime. old_status may be NULL. New
+ * reference, NULL on ENOMEM.
+ */
+json_t *sbxstatus_render(const json_t *old_status, int64_t generation, const char *pod_name,
+                         const struct status_facts *f, const char *now);
+
+/* True when a and b are the same status (canonical comparison). */
+bool sbxstatus_equal(const json_t *a, const json_t *b);
+
+/* Writes the current UTC time as RFC 3339 ("2026-11-28T10:00:00Z") into
+ * out (at least 21 bytes). */
+void sbxstatus_now(char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,594 @@
+/*
+ * sync.c - one reconcile of one Sandbox, as a chain of steps on the loop:
+ * baseline policy, the sandbox's policy, then (only once both exist) its
+ * pod, then its status. Each step compares the cache with the rendered
+ * object and writes only what differs; objects kage does not own are never
+ * touched.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "kube/buf.h"
+#include "kube/path.h"
+#include "log.h"
+#include "reconcile/render.h"
+#include "reconcile/sbxstatus.h"
+#include "reconcile/validate.h"
+
+enum step {
+    STEP_BASELINE,
+    STEP_POLICY,
+    STEP_POD,
+    STEP_STATUS,
+    STEP_DONE,
+};
+
+struct run {
+    struct ctl *c;
+    char key[QUEUE_KEY_MAX + 1];
+    char ns[256];
+    char name[256];
+    char uid[128];
+    int64_t generation;
+    json_t *sbx;      /* the Sandbox as cached */
+    json_t *baseline; /* rendered children */
+    json_t *policy;
+    json_t *pod;
+    char baseline_hash[SPEC_HASH_LEN + 1];
+    char policy_hash[SPEC_HASH_LEN + 1];
+    enum step step;
+    int result; /* for queue_done: 0, < 0 retry with backoff, > 0 requeue after ms */
+    bool deleting;
+    bool baseline_ok;
+    bool policy_ok;
+    bool pod_replacing;
+    bool pod_expected; /* created by us, not yet in the cache */
+    struct validation_error verr;
+    bool invalid;
+    char block_reason[64];
+    char block_message[1200];
+    bool block_is_policy;
+};
+
+static void next(struct run *r);
+
+static void run_free(struct run *r)
+{
+    json_decref(r->sbx);
+    json_decref(r->baseline);
+    json_decref(r->policy);
+    json_decref(r->pod);
+    free(r);
+}
+
+/* Records why progress stopped; the first blocker wins. */
+static void block(struct run *r, const char *reason, bool is_policy, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void block(struct run *r, const char *reason, bool is_policy, const char *fmt, ...)
+{
+    if (r->block_reason[0])
+        return;
+    va_list ap;
+    snprintf(r->block_reason, sizeof(r->block_reason), "%s", reason);
+    r->block_is_policy = is_policy;
+    va_start(ap, fmt);
+    vsnprintf(r->block_message, sizeof(r->block_message), fmt, ap);
+    va_end(ap);
+}
+
+/* Maps an API refusal of a write to a status reason and a retry policy. */
+static void refused(struct run *r, const char *what, const struct kube_error *e, bool is_policy)
+{
+    const char *m = e->message;
+    if (e->code == 403 && strstr(m, "exceeded quota")) {
+        block(r, "QuotaExceeded", is_policy, "%s", m);
+        r->result = 5000; /* quota frees without an event we watch: look again */
+    } else if (e->code == 403 && strstr(m, "RuntimeClass") && strstr(m, "not found")) {
+        block(r, "RuntimeClassNotFound", is_policy, "%s", m);
+        r->result = -1;
+    } else if (e->code == 403 && strstr(m, "PodSecurity")) {
+        block(r, "Forbidden", is_policy, "%s", m);
+        r->result = -1;
+    } else if (e->code == 403) {
+        block(r, "Forbidden", is_policy, "%s %s: %s", what, "refused", m);
+        r->result = -1;
+    } else if (e->code == 422 || e->code == 400) {
+        block(r, is_policy ? "PolicyInvalid" : "PodInvalid", is_policy, "%s", m);
+        r->result = -1;
+    } else {
+        block(r, is_policy ? "PolicyFailed" : "PodFailed", is_policy, "%s: %s", what,
+              m[0] ? m : e->reason);
+        r->result = -1;
+    }
+    r->c->stats.failures++;
+    log_warn("write refused", "{s:s, s:s, s:I, s:s, s:s}", "sandbox", r->key, "object", what,
+             "code", (json_int_t)e->code, "reason", e->reason, "message", m);
+}
+
+static int api_send(struct run *r, enum kube_verb verb, const struct kube_resource *res,
+                    const char *name, const char *sub, json_t *body, kube_response_cb cb)
+{
+    struct buf path;
+    char *text = NULL;
+    int rc;
+    buf_init(&path, 4096);
+    rc = kube_path(&path, res, r->ns, name, sub);
+    if (!rc && verb != KUBE_DELETE)
+        rc = kube_query(&path, "fieldManager", "kage");
+    if (!rc && body) {
+        text = json_dumps(body, JSON_COMPACT);
+        if (!text)
+            rc = -ENOMEM;
+    }
+    if (!rc)
+        rc =
+            kube_request(r->c->client, verb, path.data, text, text ? strlen(text) : 0, cb, r, NULL);
+    free(text);
+    buf_free(&path);
+    return rc;
+}
+
+/* ---- NetworkPolicies ------------------------------------------------- */
+
+static void on_policy_check(void *arg, const struct kube_response *resp);
+
+/* After a 409 AlreadyExists: is the object there kage's (a cache lag) or
+ * someone else's (a name conflict)? */
+static void check_existing(struct run *r, const struct kube_resource *res, const char *name,
+                           kube_response_cb cb)
+{
+    if (api_send(r, KUBE_GET, res, name, NULL, NULL, cb) != 0) {
+        r->result = -1;
+        r->step = STEP_STATUS;
+        next(r);
+    }
+}
+
+static bool owned_by(json_t *obj, const char *uid)
+{
+    size_t i;
+    json_t *ref;
+    json_array_foreach(json_object_get(json_object_get(obj, "metadata"), "ownerReferences"), i, ref)
+    {
+        const char *u = json_string_value(json_object_get(ref, "uid"));
+        if (json_is_true(json_object_get(ref, "controller")) && u && strcmp(u, uid) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool managed_by_kage(json_t *obj)
+{
+    const char *m = json_string_value(json_object_get(
+        json_object_get(json_object_get(obj, "metadata"), "labels"), LABEL_MANAGED_BY));
+    return m && strcmp(m, "kage") == 0;
+}
+
+static void on_policy_check(void *arg, const struct kube_response *resp)
+{
+    struct run *r = arg;
+    bool baseline = r->step == STEP_BASELINE;
+    const char *name = baseline ? BASELINE_POLICY : r->name;
+    if (resp->err) {
+        refused(r, baseline ? "baseline NetworkPolicy" : "NetworkPolicy", resp->err, true);
+        r->step = STEP_STATUS;
+    } else if (baseline ? managed_by_kage(resp->json) : owned_by(resp->json, r->uid)) {
+        /* Ours: the watch has not shown it yet. */
+        if (baseline)
+            r->baseline_ok = true;
+        else
+            r->policy_ok = true;
+        r->step++;
+    } else {
+        block(r, "NameConflict", true,
+              "NetworkPolicy %s/%s exists and is not %s; kage leaves it alone and creates no "
+              "pod until it is renamed or removed",
+              r->ns, name, baseline ? "managed by kage" : "owned by this Sandbox");
+        r->result = -1;
+        r->step = STEP_STATUS;
+    }
+    next(r);
+}
+
+static void on_policy_written(void *arg, const struct kube_response *resp)
+{
+    struct run *r = arg;
+    bool baseline = r->step == STEP_BASELINE;
+    if (resp->err && kube_error_is_already_exists(resp->err)) {
+        check_existing(r, &KUBE_NETWORK_POLICIES, baseline ? BASELINE_POLICY : r->name,
+                       on_policy_check);
+        return;
+    }
+    if (resp->err) {
+        refused(r, baseline ? "baseline NetworkPolicy" : "NetworkPolicy", resp->err, true);
+        r->step = STEP_STATUS;
+        next(r);
+        return;
+    }
+    if (baseline) {
+        r->baseline_ok = true;
+        ctl_baseline_written(r->c, r->ns);
+    } else {
+        r->policy_ok = true;
+        struct sbx_state *st = ctl_state(r->c, r->key, true);
+        if (st) {
+            memcpy(st->policy_hash, r->policy_hash, sizeof(st->policy_hash));
+            st->policy_at = uv_now(r->c->loop);
+        }
+    }
+    r->step++;
+    next(r);
+}
+
+/* Creates the policy when absent, replaces it when it drifted. */
+static bool step_policy(struct run *r, bool baseline)
+{
+    const char *name = baseline ? BASELINE_POLICY : r->name;
+    const char *want = baseline ? r->baseline_hash : r->policy_hash;
+    json_t *body = baseline ? r->baseline : r->policy;
+    char key[600];
+    snprintf(key, sizeof(key), "%s/%s", r->ns, name);
+    const struct policy_obj *obs = informer_get(r->c->policies, key);
+    int rc;
+
+    if (obs && !baseline && (!obs->owned || strcmp(obs->owner_uid, r->uid) != 0)) {
+        block(r, "NameConflict", true,
+              "NetworkPolicy %s exists and is not owned by this Sandbox; kage leaves it alone "
+              "and creates no pod until it is renamed or removed",
+              key);
+        r->result = -1;
+        return false;
+    }
+    if (obs && strcmp(obs->spec_hash, want) == 0 && !obs->deleting)
+        return true;
+    if (!obs) {
+        /* Written a moment ago and not yet seen by the watch? */
+        if (baseline && ctl_baseline_recent(r->c, r->ns))
+            return true;
+        struct sbx_state *st = baseline ? NULL : ctl_state(r->c, r->key, false);
+        if (st && st->policy_at && strcmp(st->policy_hash, want) == 0 &&
+            uv_now(r->c->loop) - st->policy_at < CTL_EXPECT_MS)
+            return true;
+        r->c->stats.creates++;
+        rc = api_send(r, KUBE_POST, &KUBE_NETWORK_POLICIES, NULL, NULL, body, on_policy_written);
+    } else if (obs->deleting) {
+        /* Deleted from outside: it goes soon, then it is created anew. */
+        block(r, "PolicyPending", true, "NetworkPolicy %s is being deleted; it will be recreated",
+              key);
+        r->result = 1000;
+        return false;
+    } else {
+        /* Edited from outside: replace it whole. A server-side apply would
+         * leave fields another manager added, such as an extra selector
+         * label; a policy must be exactly what kage rendered. */
+        r->c->stats.updates++;
+        log_info("restoring network policy", "{s:s}", "policy", key);
+        rc = api_send(r, KUBE_PUT, &KUBE_NETWORK_POLICIES, name, NULL, body, on_policy_written);
+    }
+    if (rc) {
+        r->result = -1;
+        return false;
+    }
+    return false; /* wait for the response */
+}
+
+/* ---- the pod ---------------------------------------------------------- */
+
+static void on_pod_check(void *arg, const struct kube_response *resp)
+{
+    struct run *r = arg;
+    if (resp->err) {
+        refused(r, "pod", resp->err, false);
+    } else if (!owned_by(resp->json, r->uid)) {
+        block(r, "NameConflict", false,
+              "pod %s/%s exists and is not owned by this Sandbox; kage leaves it alone until it "
+              "is renamed or removed",
+              r->ns, r->name);
+        r->result = -1;
+    } else {
+        r->pod_expected = true;
+    }
+    r->step = STEP_STATUS;
+    next(r);
+}
+
+static void on_pod_created(void *arg, const struct kube_response *resp)
+{
+    struct run *r = arg;
+    if (resp->err && kube_error_is_already_exists(resp->err)) {
+        check_existing(r, &KUBE_PODS, r->name, on_pod_check);
+        return;
+    }
+    if (resp->err) {
+        refused(r, "pod", resp->err, false);
+    } else {
+        struct sbx_state *st = ctl_state(r->c, r->key, true);
+        if (st) {
+            snprintf(st->pod_hash, sizeof(st->pod_hash), "%s", render_pod_hash(r->pod));
+            st->pod_at = uv_now(r->c->loop);
+        }
+        r->pod_expected = true;
+        log_info("created pod", "{s:s}", "sandbox", r->key);
+    }
+    r->step = STEP_STATUS;
+    next(r);
+}
+
+static void on_pod_deleted(void *arg, const struct kube_response *resp)
+{
+    struct run *r = arg;
+    if (resp->err && !kube_error_is_not_found(resp->err) && resp->err->code != 409)
+        refused(r, "pod", resp->err, false);
+    r->pod_replacing = true;
+    r->step = STEP_STATUS;
+    next(r);
+}
+
+static bool step_pod(struct run *r)
+{
+    const struct pod_obj *obs = informer_get(r->c->pods, r->key);
+    const char *want = render_pod_hash(r->pod);
+    int rc;
+
+    if (obs && (!obs->owned || strcmp(obs->owner_uid, r->uid) != 0)) {
+        block(r, "NameConflict", false,
+              "pod %s exists and is not owned by this Sandbox; kage leaves it alone until it is "
+              "renamed or removed",
+              r->key);
+        r->result = -1;
+        return true;
+    }
+    if (!obs) {
+        struct sbx_state *st = ctl_state(r->c, r->key, false);
+        if (st && st->pod_at && strcmp(st->pod_hash, want) == 0 &&
+            uv_now(r->c->loop) - st->pod_at < CTL_EXPECT_MS) {
+            r->pod_expected = true; /* created a moment ago */
+            return true;
+        }
+        r->c->stats.creates++;
+        rc = api_send(r, KUBE_POST, &KUBE_PODS, NULL, NULL, r->pod, on_pod_created);
+    } else if (obs->deleting) {
+        return true; /* its deletion event brings the next reconcile */
+    } else if (strcmp(obs->spec_hash, want) != 0) {
+        /* The spec changed (or the pod was edited): pods are immutable
+         * where it matters, so the sandbox gets a new one. */
+        json_t *opts =
+            json_pack("{s:s, s:s, s:{s:s}, s:s}", "kind", "DeleteOptions", "apiVersion", "v1",
+                      "preconditions", "uid", obs->uid, "propagationPolicy", "Background");
+        r->c->stats.deletes++;
+        log_info("replacing pod", "{s:s, s:s, s:s}", "sandbox", r->key, "had", obs->spec_hash,
+                 "want", want);
+        rc = opts ? api_send(r, KUBE_DELETE, &KUBE_PODS, r->name, NULL, opts, on_pod_deleted)
+                  : -ENOMEM;
+        json_decref(opts);
+    } else {
+        return true;
+    }
+    if (rc) {
+        r->result = -1;
+        return true;
+    }
+    return false;
+}
+
+/* ---- status ----------------------------------------------------------- */
+
+static void on_status_written(void *arg, const struct kube_response *resp)
+{
+    struct run *r = arg;
+    if (resp->err && !kube_error_is_not_found(resp->err)) {
+        log_warn("status write failed", "{s:s, s:I, s:s}", "sandbox", r->key, "code",
+                 (json_int_t)resp->err->code, "message", resp->err->message);
+        struct sbx_state *st = ctl_state(r->c, r->key, false);
+        if (st) {
+            free(st->last_status);
+            st->last_status = NULL;
+        }
+        if (r->result == 0)
+            r->result = -1;
+    }
+    r->step = STEP_DONE;
+    next(r);
+}
+
+/* Builds the merge patch: the new status, with null for every field the
+ * old one has and the new one lacks (merge patches only remove by null). */
+static json_t *status_patch(json_t *old, json_t *neu)
+{
+    json_t *st = json_deep_copy(neu);
+    const char *k;
+    json_t *v;
+    if (!st)
+        return NULL;
+    json_object_foreach(old, k, v)
+    {
+        if (!json_object_get(neu, k) && json_object_set_new(st, k, json_null()) != 0) {
+            json_decref(st);
+            return NULL;
+        }
+    }
+    return json_pack("{s:o}", "status", st);
+}
+
+static bool step_status(struct run *r)
+{
+    char now[32];
+    json_t *old = json_object_get(r->sbx, "status");
+    const struct pod_obj *pod = informer_get(r->c->pods, r->key);
+    json_t *spec = json_object_get(r->sbx, "spec");
+    json_t *limits = json_object_get(
+        json_object_get(
+            json_object_get(
+                json_array_get(json_object_get(json_object_get(r->pod, "spec"), "containers"), 0),
+                "resources"),
+            "limits"),
+        "memory");
+    json_t *policy_egress = json_object_get(json_object_get(r->policy, "spec"), "egress");
+    struct status_facts f = {
+        .invalid = r->invalid ? &r->verr : NULL,
+        .block_reason = r->block_reason[0] ? r->block_reason : NULL,
+        .block_message = r->block_message,
+        .block_is_policy = r->block_is_policy,
+        .policies_ready = r->baseline_ok && r->policy_ok,
+        .egress_rules = (unsigned)json_array_size(policy_egress),
+        .pod = (pod && pod->owned && strcmp(pod->owner_uid, r->uid) == 0) ? pod : NULL,
+        .pod_replacing = r->pod_replacing,
+        .memory_limit = json_string_value(limits),
+        .image = json_string_value(json_object_get(spec, "image")),
+        .before_script = json_string_length(json_object_get(spec, "beforeScript")) > 0,
+    };
+    sbxstatus_now(now, sizeof(now));
+    json_t *neu = sbxstatus_render(old, r->generation, r->name, &f, now);
+    if (!neu) {
+        r->result = -1;
+        return true;
+    }
+    if (r->deleting) {
+        json_object_set_new(neu, "phase", json_string("Terminating"));
+    }
+    if (old && sbxstatus_equal(old, neu)) {
+        json_decref(neu);
+        return true;
+    }
+    char *text = json_dumps(neu, JSON_COMPACT | JSON_SORT_KEYS);
+    struct sbx_state *st = ctl_state(r->c, r->key, true);
+    if (text && st && st->last_status && strcmp(st->last_status, text) == 0) {
+        /* Written already; the watch has not caught up. */
+        free(text);
+        json_decref(neu);
+        return true;
+    }
+    json_t *patch = status_patch(old, neu);
+    json_decref(neu);
+    if (!patch || !text ||
+        api_send(r, KUBE_PATCH_MERGE, &KAGE_SANDBOXES, r->name, "status", patch,
+                 on_status_written) != 0) {
+        json_decref(patch);
+        free(text);
+        r->result = -1;
+        return true;
+    }
+    json_decref(patch);
+    if (st) {
+        free(st->last_status);
+        st->last_status = text;
+    } else {
+        free(text);
+    }
+    r->c->stats.status_writes++;
+    return false;
+}
+
+/* ---- the chain -------------------------------------------------------- */
+
+static void next(struct run *r)
+{
+    for (;;) {
+        switch (r->step) {
+        case STEP_BASELINE:
+            if (r->invalid || r->deleting) {
+                r->step = STEP_STATUS;
+                continue;
+            }
+            if (!step_policy(r, true)) {
+                if (r->block_reason[0] || r->result < 0) {
+                    r->step = STEP_STATUS;
+                    continue;
+                }
+                return; /* a request is in flight */
+            }
+            r->baseline_ok = true;
+            r->step = STEP_POLICY;
+            continue;
+        case STEP_POLICY:
+            if (!step_policy(r, false)) {
+                if (r->block_reason[0] || r->result < 0) {
+                    r->step = STEP_STATUS;
+                    continue;
+                }
+                return;
+            }
+            r->policy_ok = true;
+            r->step = STEP_POD;
+            continue;
+        case STEP_POD:
+            /* Only once both policies exist: the pod is never unguarded. */
+            if (!(r->baseline_ok && r->policy_ok)) {
+                r->step = STEP_STATUS;
+                continue;
+            }
+            if (!step_pod(r))
+                return;
+            r->step = STEP_STATUS;
+            continue;
+        case STEP_STATUS:
+            if (!step_status(r))
+                return;
+            r->step = STEP_DONE;
+            continue;
+        case STEP_DONE: {
+            struct queue *q = r->c->queue;
+            int result = r->result;
+            char key[QUEUE_KEY_MAX + 1];
+            memcpy(key, r->key, sizeof(key));
+            run_free(r);
+            queue_done(q, key, result);
+            return;
+        }
+        }
+    }
+}
+
+void sync_sandbox(struct ctl *c, const char *key)
+{
+    const struct sandbox_obj *s = informer_get(c->sandboxes, key);
+    c->stats.reconciles++;
+    if (!s) {
+        /* Gone: its children go with it (ownerReferences). */
+        ctl_state_drop(c, key);
+        queue_done(c->queue, key, 0);
+        return;
+    }
+    struct run *r = calloc(1, sizeof(*r));
+    if (!r) {
+        queue_done(c->queue, key, -ENOMEM);
+        return;
+    }
+    r->c = c;
+    snprintf(r->key, sizeof(r->key), "%s", key);
+    snprintf(r->ns, sizeof(r->ns), "%s", s->ns);
+    snprintf(r->name, sizeof(r->name), "%s", s->name);
+    snprintf(r->uid, sizeof(r->uid), "%s", s->uid);
+    r->generation = s->generation;
+    r->deleting = s->deleting;
+    r->sbx = observed_sandbox_json(s);
+    if (!r->sbx) {
+        run_free(r);
+        queue_done(c->queue, key, -ENOMEM);
+        return;
+    }
+    if (sandbox_validate(r->sbx, &r->verr) != 0) {
+        r->invalid = true;
+        log_warn("invalid sandbox", "{s:s, s:s, s:s}", "sandbox", key, "field", r->verr.field,
+                 "message", r->verr.message);
+    } else {
+        struct render_opts ro = {c->opts.runtime_class};
+        r->baseline = render_baseline(r->ns);
+        r->policy = render_policy(r->sbx);
+        r->pod = render_pod(r->sbx, &ro);
+        if (!r->baseline || !r->policy || !r->pod ||
+            observed_hash(json_object_get(r->baseline, "spec"), r->baseline_hash) ||
+            observed_hash(json_object_get(r->policy, "spec"), r->policy_hash)) {
+            run_free(r);
+            queue_done(c->queue, key, -ENOMEM);
+            return;
+        }
+    }
+    r->step = STEP_BASELINE;
+    next(r);
+}
