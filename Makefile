@@ -100,3 +100,7 @@ build/bench/%: build/bench/%.o $(LIB_SRC:%.c=build/%.o)
 .PHONY: bench-informer
 bench-informer: build/bench/informer_bench
 	@build/bench/informer_bench
+
+.PHONY: bench-sandboxes
+bench-sandboxes: all build-cluster
+	@$(PYTHON) bench/sandboxes.py $(or $(N),100)

@@ -1,39 +1,78 @@
 #!/usr/bin/env bash
-# make run / make up / make down: the local control plane for trying kage.
-#   (no flag)     bring everything up, then stay in the foreground until
-#                 Ctrl-C, which stops everything this started
+# make run / make up / make down: the local control plane, kage installed as
+# an administrator would install it, the controller running under its own
+# ServiceAccount (never admin), and the example sandbox.
+#   (no flag)     bring everything up, show the sandbox, then follow the
+#                 controller's log until Ctrl-C, which stops everything
 #   --background  bring everything up and return (make up)
 #   --stop        stop everything (make down)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-cluster=$repo/tests/cluster
+. "$repo/tests/cluster/lib.sh"
 mode=${1:-foreground}
 
 if [ "$mode" = --stop ]; then
-	exec "$cluster/down.sh"
+	exec "$cluster_here/down.sh"
 fi
 
-"$cluster/up.sh" >/dev/null
-. "$repo/.cluster/env"
+"$cluster_here/up.sh" >/dev/null
+. "$state/env"
+export KUBECONFIG=$state/kubeconfig
+
+# kage as an administrator installs it: CRD, namespace, RBAC.
+kubectl apply -f "$repo/crds" >/dev/null
+kubectl wait --for=condition=Established crd/sandboxes.kage.dev --timeout=60s >/dev/null
+kubectl apply -f "$repo/manifests/namespace.yaml" >/dev/null
+kubectl apply -k "$repo/rbac" >/dev/null
+
+# The controller runs as system:serviceaccount:kage-system:kage-controller.
+if ! pid_alive kage-controller kage-controller; then
+	"$cluster_here/sa-kubeconfig.sh" kage-system kage-controller "$state/controller.kubeconfig" 24h
+	start kage-controller "$repo/bin/kage-controller" --kubeconfig "$state/controller.kubeconfig"
+	for i in $(seq 1 100); do
+		grep -q '"caches synced"' "$state/logs/kage-controller.log" 2>/dev/null && break
+		pid_alive kage-controller kage-controller ||
+			die "kage-controller exited; see $state/logs/kage-controller.log"
+		sleep 0.2
+		[ "$i" = 100 ] && die "kage-controller did not sync in 20 s; see $state/logs/kage-controller.log"
+	done
+fi
+
+# The example sandbox in a namespace that enforces Pod Security "restricted".
+kubectl apply -f - >/dev/null <<NS
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: demo
+  labels: {pod-security.kubernetes.io/enforce: restricted}
+NS
+kubectl -n demo apply -f "$repo/manifests/examples/sandbox.yaml" >/dev/null
+kubectl -n demo wait --for=condition=Ready sandbox/example --timeout=60s >/dev/null
+echo
+kubectl -n demo get sandboxes,pods,networkpolicies
 cat <<MSG
 
-The local control plane runs (Kubernetes $K8S_VERSION at $API_URL). Use it with:
+kage runs against the local control plane (Kubernetes $K8S_VERSION at $API_URL):
 
-  export KUBECONFIG=$repo/.cluster/kubeconfig
-  export PATH=$BIN_DIR:\$PATH
-  kubectl get nodes
+  export KUBECONFIG=$state/kubeconfig PATH=$BIN_DIR:\$PATH
+  kubectl -n demo get sandbox example -o yaml
 
 MSG
 
 if [ "$mode" = --background ]; then
-	echo "Stop it with: make down"
+	echo "Controller log: $state/logs/kage-controller.log. Stop everything with: make down"
 	exit 0
 fi
 
-echo "Press Ctrl-C to stop it."
-trap '"$cluster/down.sh"; exit 0' INT TERM
-while "$cluster/up.sh" --check >/dev/null 2>&1; do
-	sleep 2
+echo "Following the controller's log; Ctrl-C stops everything."
+echo
+trap '"$cluster_here/down.sh"; exit 0' INT TERM
+tail -n +1 -f "$state/logs/kage-controller.log" &
+tailpid=$!
+while pid_alive kage-controller kage-controller; do
+	sleep 1
 done
-echo "the control plane stopped; see $repo/.cluster/logs" >&2
+kill "$tailpid" 2>/dev/null || true
+echo "kage-controller exited; see $state/logs/kage-controller.log" >&2
+"$cluster_here/down.sh"
 exit 1

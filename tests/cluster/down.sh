@@ -5,7 +5,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 [ -d "$state" ] || exit 0
-for c in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
+for c in kage-controller kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
 	stop "$c" "$c"
 done
 rm -rf "$state"

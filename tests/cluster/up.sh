@@ -171,8 +171,8 @@ metadata:
     kubernetes.io/arch: amd64
     type: kwok
 status:
-  capacity: {cpu: "64", memory: 256Gi, pods: "1000", ephemeral-storage: 1Ti}
-  allocatable: {cpu: "64", memory: 256Gi, pods: "1000", ephemeral-storage: 1Ti}
+  capacity: {cpu: "1000", memory: 8Ti, pods: "5000", ephemeral-storage: 64Ti}
+  allocatable: {cpu: "1000", memory: 8Ti, pods: "5000", ephemeral-storage: 64Ti}
   nodeInfo: {architecture: amd64, operatingSystem: linux, kubeletVersion: fake}
 NODE
 done | kadmin apply -f - >/dev/null

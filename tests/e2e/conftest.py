@@ -3,6 +3,7 @@ plane (tests/cluster), fresh namespaces, and ServiceAccount identities."""
 
 import json
 import os
+import signal
 import subprocess
 import time
 import uuid
@@ -113,3 +114,86 @@ def service_account_kubectl(kubectl, cluster_env, tmp_path):
         return Kubectl(cluster_env["BIN_DIR"], out)
 
     return make
+
+
+CONTROLLER = Path(os.environ.get("KAGE_CONTROLLER", REPO / "bin" / "kage-controller"))
+
+
+def controller_command(*args):
+    """The controller's command line, under KAGE_E2E_WRAPPER (e.g. valgrind) if set."""
+    cmd = [str(CONTROLLER), *args]
+    wrapper = os.environ.get("KAGE_E2E_WRAPPER")
+    return wrapper.split() + cmd if wrapper else cmd
+
+
+class Controller:
+    """kage-controller running under its own ServiceAccount; its JSON log in a file."""
+
+    def __init__(self, kubeconfig, log_path, *args):
+        self.kubeconfig = kubeconfig
+        self.log_path = log_path
+        self.args = args
+        self.proc = None
+
+    def start(self):
+        self.log_file = open(self.log_path, "a")
+        self.proc = subprocess.Popen(
+            controller_command("--kubeconfig", str(self.kubeconfig), *self.args),
+            stdout=self.log_file, stderr=subprocess.STDOUT)
+        return self
+
+    def log(self):
+        return self.log_path.read_text()
+
+    def log_lines(self):
+        lines = []
+        for line in self.log().splitlines():
+            try:
+                lines.append(json.loads(line))
+            except ValueError:
+                lines.append({"raw": line})
+        return lines
+
+    def wait_synced(self, timeout=60):
+        wait_for(lambda: "caches synced" in self.log(), timeout=timeout,
+                 what="the controller's caches to sync")
+
+    def stop(self, timeout=60):
+        """SIGTERM, then the exit code (0 expected: a clean stop)."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=timeout)
+        finally:
+            self.log_file.close()
+        self.proc = None
+        return code
+
+
+def install_kage(kubectl):
+    """The CRD, kage's namespace and its RBAC, as an administrator would."""
+    kubectl.run("apply", "-f", str(REPO / "crds"))
+    kubectl.run("wait", "--for=condition=Established", "crd/sandboxes.kage.dev", "--timeout=60s")
+    kubectl.run("apply", "-f", str(REPO / "manifests" / "namespace.yaml"))
+    kubectl.run("apply", "-k", str(REPO / "rbac"))
+
+
+@pytest.fixture(scope="session")
+def kage(kubectl, tmp_path_factory):
+    """The controller under rbac/'s ServiceAccount (never admin) for the session.
+    At the end it must stop cleanly on SIGTERM, and its log must show no 403."""
+    install_kage(kubectl)
+    work = tmp_path_factory.mktemp("kage")
+    kc = work / "controller.kubeconfig"
+    subprocess.run([str(REPO / "tests/cluster/sa-kubeconfig.sh"), "kage-system",
+                    "kage-controller", str(kc), "2h"], check=True, capture_output=True, text=True)
+    ctl = Controller(kc, work / "controller.log").start()
+    ctl.wait_synced()
+    yield ctl
+    code = ctl.stop()
+    log = ctl.log()
+    assert code == 0, f"controller exited {code}; log tail:\n{log[-3000:]}"
+    assert '"code":403' not in log, "the controller was refused by RBAC:\n" + "\n".join(
+        l for l in log.splitlines() if '"code":403' in l)

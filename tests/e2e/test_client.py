@@ -2,31 +2,23 @@
 LIST, WATCH events, reconnection after an API server restart, relist after
 etcd compaction, and a rotated token file picked up without a restart."""
 
-import json
-import os
 import signal
 import subprocess
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, STATE, wait_for
+from conftest import STATE, controller_command, wait_for
 import cluster
-
-CONTROLLER = REPO / "bin" / "kage-controller"
 
 
 class Watcher:
     """kage-controller --watch RESOURCE in the background; collects stdout lines."""
 
     def __init__(self, kubeconfig, *args):
-        cmd = [str(CONTROLLER), "--kubeconfig", str(kubeconfig), *args]
-        wrapper = os.environ.get("KAGE_E2E_WRAPPER")
-        if wrapper:
-            cmd = wrapper.split() + cmd
+        cmd = controller_command("--kubeconfig", str(kubeconfig), *args)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True)
         self.lines = []
