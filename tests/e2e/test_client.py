@@ -37,7 +37,13 @@ class Watcher:
             return [l for l in self.lines if l.startswith(prefix)]
 
     def wait_line(self, prefix, timeout=30):
-        return wait_for(lambda: self.seen(prefix), timeout=timeout, what=f"a line {prefix!r}")[0]
+        try:
+            return wait_for(lambda: self.seen(prefix), timeout=timeout,
+                            what=f"a line {prefix!r}")[0]
+        except AssertionError as e:
+            with self.lock:
+                out, err = self.lines[-15:], self.errors[-15:]
+            raise AssertionError(f"{e}\nstdout tail: {out}\nstderr tail: {err}") from None
 
     def cache(self, timeout=10):
         """Asks for a cache dump (SIGUSR1) and returns {key: rv} and the header."""
