@@ -2,7 +2,7 @@
 
 VERSION     ?= 0.1.0
 CC          ?= cc
-PKGS        := libcurl libuv jansson yaml-0.1 openssl
+PKGS        := libcurl libuv jansson yaml-0.1 openssl libmicrohttpd
 PYTHON      ?= /usr/bin/python3
 
 WARN        := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wstrict-prototypes

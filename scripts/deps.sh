@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(
 	build-essential pkg-config clang clang-format cppcheck valgrind
 	libcurl4-openssl-dev libuv1-dev libjansson-dev libyaml-dev libssl-dev
-	libcmocka-dev python3 python3-pytest openssl curl ca-certificates
+	libcmocka-dev libmicrohttpd-dev python3 python3-pytest openssl curl ca-certificates
 	iproute2 procps
 )
 
