@@ -50,7 +50,7 @@ def main():
     sh(str(REPO / "tests/cluster/sa-kubeconfig.sh"), "kage-system", "kage-controller", str(kc), "2h")
     log = work / "controller.log"
     log.unlink(missing_ok=True)
-    ctl = Controller(kc, log).start()
+    ctl = Controller(kc, log, "--http-addr", "").start()
     try:
         ctl.wait_synced()
         ns = f"bench-{int(time.time())}"

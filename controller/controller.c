@@ -11,8 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/random.h>
+#include <unistd.h>
+
 #include "ctl.h"
+#include "httpd.h"
+#include "leader.h"
 #include "log.h"
+#include "metrics.h"
 
 const struct kube_resource KAGE_SANDBOXES = {"kage.dev", "v1alpha1", "sandboxes", "Sandbox", true};
 
@@ -231,22 +237,76 @@ static void enqueue_all(void *arg, const char *key, const void *obj)
     enqueue(arg, key);
 }
 
+/* Work starts once every cache is complete (reconciling earlier would
+ * create what exists) and, with leader election, once this replica leads. */
+static void maybe_start_work(struct ctl *c)
+{
+    if (c->queue || c->stopping || c->synced < INFORMERS || (c->opts.leader_elect && !c->leading))
+        return;
+    c->queue = queue_new(c->loop, c->opts.workers, work, c);
+    if (!c->queue) {
+        log_error("out of memory creating the work queue", NULL);
+        c->exit_code = 1;
+        raise(SIGTERM);
+        return;
+    }
+    log_info("reconciling", "{s:I, s:I, s:I}", "sandboxes", (json_int_t)informer_size(c->sandboxes),
+             "pods", (json_int_t)informer_size(c->pods), "networkpolicies",
+             (json_int_t)informer_size(c->policies));
+    informer_foreach(c->sandboxes, enqueue_all, c);
+}
+
 static void on_synced(void *arg)
 {
     struct ctl *c = arg;
     if (++c->synced < INFORMERS)
         return;
-    /* Reconciling before every cache is complete would create what exists. */
-    c->queue = queue_new(c->loop, c->opts.workers, work, c);
-    if (!c->queue) {
-        log_error("out of memory creating the work queue", NULL);
-        raise(SIGTERM);
-        return;
-    }
     log_info("caches synced", "{s:I, s:I, s:I}", "sandboxes",
              (json_int_t)informer_size(c->sandboxes), "pods", (json_int_t)informer_size(c->pods),
              "networkpolicies", (json_int_t)informer_size(c->policies));
-    informer_foreach(c->sandboxes, enqueue_all, c);
+    maybe_start_work(c);
+}
+
+static void stop(struct ctl *c);
+
+static void on_leader(void *arg, bool leading)
+{
+    struct ctl *c = arg;
+    if (leading) {
+        c->leading = true;
+        maybe_start_work(c);
+        return;
+    }
+    /* Another replica may reconcile from now on: stop at once and exit
+     * non-zero, so the pod restarts as a standby. */
+    c->exit_code = 1;
+    stop(c);
+}
+
+static int on_http(void *arg, const char *method, const char *path, struct buf *body,
+                   const char **content_type)
+{
+    struct ctl *c = arg;
+    (void)method;
+    *content_type = "text/plain; charset=utf-8";
+    if (strcmp(path, "/healthz") == 0) {
+        buf_append_str(body, "ok\n");
+        return 200;
+    }
+    if (strcmp(path, "/readyz") == 0) {
+        if (c->synced >= INFORMERS && !c->stopping) {
+            buf_append_str(body, "ok\n");
+            return 200;
+        }
+        buf_append_str(body, c->stopping ? "stopping\n" : "caches not synced\n");
+        return 503;
+    }
+    if (strcmp(path, "/metrics") == 0) {
+        *content_type = "text/plain; version=0.0.4; charset=utf-8";
+        return metrics_render(c, body) == 0 ? 200 : 500;
+    }
+    buf_append_str(body, "not found: try /healthz, /readyz or /metrics\n");
+    return 404;
 }
 
 /* ---- lifecycle -------------------------------------------------------- */
@@ -256,13 +316,28 @@ static void closed(void *arg)
     (void)arg;
 }
 
-/* Informers and client go once no reconcile needs them any more. */
-static void release(struct ctl *c)
+/* Informers, server and client go once no reconcile and no Lease needs them. */
+static void release(void *arg)
 {
+    struct ctl *c = arg;
+    c->leader = NULL;
     informer_close(c->sandboxes, closed, NULL);
     informer_close(c->pods, closed, NULL);
     informer_close(c->policies, closed, NULL);
+    if (c->http)
+        httpd_close(c->http, closed, NULL);
+    c->http = NULL;
     kube_client_close(c->client, closed, NULL);
+}
+
+/* The Lease is handed back (so a standby takes over at once) before the
+ * client that must send that goes. */
+static void release_lease(struct ctl *c)
+{
+    if (c->leader)
+        leader_close(c->leader, release, c);
+    else
+        release(c);
 }
 
 static void queue_closed(struct queue *q, void *arg)
@@ -270,7 +345,7 @@ static void queue_closed(struct queue *q, void *arg)
     (void)q;
     struct ctl *c = arg;
     c->queue = NULL;
-    release(c);
+    release_lease(c);
 }
 
 static void stop(struct ctl *c)
@@ -286,7 +361,22 @@ static void stop(struct ctl *c)
     if (c->queue)
         queue_close(c->queue, queue_closed);
     else
-        release(c);
+        release_lease(c);
+}
+
+/* hostname_random: unique per process, recognisable per pod. */
+static void make_identity(char *out, size_t outlen)
+{
+    char host[128] = "kage";
+    unsigned char r[6] = {0};
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "kage");
+    host[sizeof(host) - 1] = '\0';
+    if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+        uint64_t t = uv_hrtime();
+        memcpy(r, &t, sizeof(r));
+    }
+    snprintf(out, outlen, "%s_%02x%02x%02x%02x%02x%02x", host, r[0], r[1], r[2], r[3], r[4], r[5]);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -334,13 +424,29 @@ int controller_run(const struct controller_opts *o, const struct kube_config *cf
         fprintf(stderr, "kage-controller: out of memory\n");
         return 1;
     }
+    make_identity(c.identity, sizeof(c.identity));
+    if (c.opts.http_addr && c.opts.http_addr[0] &&
+        httpd_start(c.loop, c.opts.http_addr, on_http, &c, &c.http, err, sizeof(err)) != 0) {
+        fprintf(stderr, "kage-controller: --http-addr: %s\n", err);
+        return 2;
+    }
+    if (c.opts.leader_elect) {
+        struct leader_opts lo = {
+            .ns = c.opts.lease_namespace, .name = c.opts.lease_name, .identity = c.identity};
+        if (leader_start(c.client, c.loop, &lo, on_leader, &c, &c.leader) != 0) {
+            fprintf(stderr, "kage-controller: out of memory\n");
+            return 1;
+        }
+    }
     uv_signal_init(c.loop, &c.sigint);
     uv_signal_init(c.loop, &c.sigterm);
     c.sigint.data = c.sigterm.data = &c;
     uv_signal_start(&c.sigint, on_signal, SIGINT);
     uv_signal_start(&c.sigterm, on_signal, SIGTERM);
-    log_info("kage-controller started", "{s:s, s:s, s:s, s:i}", "version", KAGE_VERSION, "server",
-             cfg->server, "runtimeClass", c.opts.runtime_class, "workers", (int)c.opts.workers);
+    log_info("kage-controller started", "{s:s, s:s, s:s, s:i, s:s, s:b, s:s}", "version",
+             KAGE_VERSION, "server", cfg->server, "runtimeClass", c.opts.runtime_class, "workers",
+             (int)c.opts.workers, "identity", c.identity, "leaderElect", c.opts.leader_elect,
+             "http", c.http ? c.opts.http_addr : "off");
 
     uv_run(c.loop, UV_RUN_DEFAULT);
 
@@ -351,5 +457,7 @@ int controller_run(const struct controller_opts *o, const struct kube_config *cf
              "creates", (json_int_t)c.stats.creates, "updates", (json_int_t)c.stats.updates,
              "deletes", (json_int_t)c.stats.deletes, "statusWrites",
              (json_int_t)c.stats.status_writes);
-    return rc == 0 ? 0 : 1;
+    if (rc != 0)
+        log_error("handles left open at exit", "{s:s}", "error", uv_strerror(rc));
+    return rc != 0 ? 1 : c.exit_code;
 }

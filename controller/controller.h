@@ -6,9 +6,15 @@
 
 #include "kube/config.h"
 
+#include <stdbool.h>
+
 struct controller_opts {
-    const char *runtime_class; /* runtimeClassName of sandbox pods */
-    unsigned workers;          /* Sandboxes reconciled at once; 0 = 32 */
+    const char *runtime_class;   /* runtimeClassName of sandbox pods */
+    unsigned workers;            /* Sandboxes reconciled at once; 0 = 32 */
+    const char *http_addr;       /* /healthz, /readyz, /metrics; NULL or "" = none */
+    bool leader_elect;           /* reconcile only while holding the Lease */
+    const char *lease_namespace; /* the Lease's namespace */
+    const char *lease_name;      /* the Lease's name */
 };
 
 /* Runs the controller on the default loop until a signal stops it.

@@ -26,6 +26,7 @@ struct ctl_stats {
     uint64_t deletes;
     uint64_t status_writes;
     uint64_t failures;
+    uint64_t events;
 };
 
 /* What kage wrote for one Sandbox, until its own watch shows it. */
@@ -35,7 +36,9 @@ struct sbx_state {
     uint64_t policy_at; /* loop time of the write, 0 if none */
     char pod_hash[SPEC_HASH_LEN + 1];
     uint64_t pod_at;
-    char *last_status; /* canonical JSON of the last status written */
+    char *last_status;   /* canonical JSON of the last status written */
+    uint64_t event_hash; /* digest of the last Event emitted (reason + note) */
+    uint64_t event_at;   /* loop time it was emitted */
     char data[];
 };
 
@@ -45,16 +48,30 @@ struct ctl {
     struct informer *sandboxes;
     struct informer *pods;
     struct informer *policies;
-    struct queue *queue; /* created once every cache has synced */
+    struct queue *queue; /* created once every cache has synced (and we lead) */
+    struct httpd *http;
+    struct leader *leader;
+    bool leading;
+    int exit_code;
     struct controller_opts opts;
-    void *states;    /* search tree of struct sbx_state */
-    void *baselines; /* search tree of namespaces whose baseline kage wrote */
+    char identity[160]; /* this replica: reportingInstance, holderIdentity */
+    void *states;       /* search tree of struct sbx_state */
+    void *baselines;    /* search tree of namespaces whose baseline kage wrote */
     unsigned synced;
     bool stopping;
     uv_signal_t sigint;
     uv_signal_t sigterm;
     struct ctl_stats stats;
 };
+
+/*
+ * Records a Kubernetes Event about the Sandbox key (ns, name, uid), of
+ * type Warning when warning, else Normal. The same reason and note for the
+ * same Sandbox is emitted at most once per 10 minutes. Fire and forget: a
+ * refused Event is logged, nothing else.
+ */
+void ctl_event(struct ctl *c, const char *key, const char *ns, const char *name, const char *uid,
+               bool warning, const char *reason, const char *action, const char *note);
 
 /* Reconciles the Sandbox key ("namespace/name"); ends with queue_done. */
 void sync_sandbox(struct ctl *c, const char *key);

@@ -3,6 +3,7 @@
  * hands over. Exit codes: 0 done, 1 runtime failure, 2 bad flags or config.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "controller.h"
 #include "kube/config.h"
@@ -42,7 +43,19 @@ int main(int argc, char **argv)
     if (opts.watch) {
         rc = watchcmd_run(&opts, &cfg);
     } else {
-        struct controller_opts co = {.runtime_class = opts.default_runtime_class};
+        struct controller_opts co = {
+            .runtime_class = opts.default_runtime_class,
+            .workers = opts.workers,
+            .http_addr = opts.http_addr,
+            .leader_elect = opts.leader_elect,
+            /* In a cluster, the pod's own namespace; else kage's. */
+            .lease_namespace =
+                opts.lease_namespace ? opts.lease_namespace
+                : (cfg.namespace && cfg.source && strcmp(cfg.source, "in-cluster") == 0)
+                    ? cfg.namespace
+                    : "kage-system",
+            .lease_name = opts.lease_name,
+        };
         rc = controller_run(&co, &cfg);
     }
     kube_config_free(&cfg);

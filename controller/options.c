@@ -21,6 +21,11 @@ enum {
     OPT_SELECTOR,
     OPT_PAGE_SIZE,
     OPT_WATCH_TIMEOUT,
+    OPT_HTTP_ADDR,
+    OPT_LEADER_ELECT,
+    OPT_LEASE_NAMESPACE,
+    OPT_LEASE_NAME,
+    OPT_WORKERS,
 };
 
 static const struct option long_opts[] = {
@@ -30,6 +35,11 @@ static const struct option long_opts[] = {
     {"context", required_argument, NULL, OPT_CONTEXT},
     {"default-runtime-class", required_argument, NULL, OPT_RUNTIME_CLASS},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"http-addr", required_argument, NULL, OPT_HTTP_ADDR},
+    {"leader-elect", no_argument, NULL, OPT_LEADER_ELECT},
+    {"leader-election-namespace", required_argument, NULL, OPT_LEASE_NAMESPACE},
+    {"leader-election-id", required_argument, NULL, OPT_LEASE_NAME},
+    {"workers", required_argument, NULL, OPT_WORKERS},
     {"watch", required_argument, NULL, OPT_WATCH},
     {"namespace", required_argument, NULL, OPT_NAMESPACE},
     {"selector", required_argument, NULL, OPT_SELECTOR},
@@ -51,6 +61,11 @@ void options_usage(void *stream, const char *prog)
         "  --context NAME                 kubeconfig context (default: its current-context)\n"
         "  --default-runtime-class NAME   runtimeClassName for sandbox pods (default: kata-fc)\n"
         "  --log-level LEVEL              debug, info, warn or error (default: info)\n"
+        "  --http-addr ADDR               serve /healthz, /readyz, /metrics (default: 127.0.0.1:8081; \"\" = off)\n"
+        "  --leader-elect                 reconcile only while holding the leader Lease\n"
+        "  --leader-election-namespace NS namespace of the Lease (default: in-cluster namespace, else kage-system)\n"
+        "  --leader-election-id NAME      name of the Lease (default: kage-controller)\n"
+        "  --workers N                    Sandboxes reconciled at once (default: 32)\n"
         "\n"
         "Debugging:\n"
         "  --watch RESOURCE               print one informer's events (pods, networkpolicies, ...)\n"
@@ -81,6 +96,8 @@ int options_parse(struct options *opts, int argc, char **argv, char *err, size_t
     memset(opts, 0, sizeof(*opts));
     opts->default_runtime_class = "kata-fc";
     opts->log_level = "info";
+    opts->http_addr = "127.0.0.1:8081";
+    opts->lease_name = "kage-controller";
     err[0] = '\0';
 
     /* getopt keeps global state; reset it so the parser can run again. */
@@ -119,6 +136,28 @@ int options_parse(struct options *opts, int argc, char **argv, char *err, size_t
                 return -1;
             }
             opts->log_level = optarg;
+            break;
+        case OPT_HTTP_ADDR:
+            opts->http_addr = optarg;
+            break;
+        case OPT_LEADER_ELECT:
+            opts->leader_elect = true;
+            break;
+        case OPT_LEASE_NAMESPACE:
+            opts->lease_namespace = optarg;
+            break;
+        case OPT_LEASE_NAME:
+            if (optarg[0] == '\0') {
+                snprintf(err, errlen, "--leader-election-id must not be empty");
+                return -1;
+            }
+            opts->lease_name = optarg;
+            break;
+        case OPT_WORKERS:
+            if (parse_count(optarg, 10000, &opts->workers)) {
+                snprintf(err, errlen, "--workers must be a number from 1 to 10000, not %s", optarg);
+                return -1;
+            }
             break;
         case OPT_WATCH:
             opts->watch = optarg;

@@ -2,6 +2,7 @@
 #ifndef KAGE_OPTIONS_H
 #define KAGE_OPTIONS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum options_action {
@@ -16,6 +17,11 @@ struct options {
     const char *context;               /* NULL: the kubeconfig's current-context */
     const char *default_runtime_class; /* runtimeClassName when the class names none */
     const char *log_level;             /* "debug", "info", "warn", "error" */
+    const char *http_addr;             /* /healthz, /readyz, /metrics; "" = off */
+    bool leader_elect;                 /* contend for the Lease before reconciling */
+    const char *lease_namespace;       /* NULL: the in-cluster namespace, else kage-system */
+    const char *lease_name;            /* the Lease's name */
+    unsigned workers;                  /* Sandboxes reconciled at once, 0 = default */
     /* Debugging: --watch RESOURCE prints the events of one informer. */
     const char *watch;        /* resource to watch, or NULL */
     const char *namespace;    /* --namespace: one namespace, NULL = all */

@@ -46,7 +46,8 @@ struct run {
     bool baseline_ok;
     bool policy_ok;
     bool pod_replacing;
-    bool pod_expected; /* created by us, not yet in the cache */
+    bool pod_expected;   /* created by us, not yet in the cache */
+    bool ns_terminating; /* the namespace is being deleted */
     struct validation_error verr;
     bool invalid;
     char block_reason[64];
@@ -55,6 +56,12 @@ struct run {
 };
 
 static void next(struct run *r);
+
+static void event(struct run *r, bool warning, const char *reason, const char *action,
+                  const char *note)
+{
+    ctl_event(r->c, r->key, r->ns, r->name, r->uid, warning, reason, action, note);
+}
 
 static void run_free(struct run *r)
 {
@@ -85,6 +92,11 @@ static void block(struct run *r, const char *reason, bool is_policy, const char 
 static void refused(struct run *r, const char *what, const struct kube_error *e, bool is_policy)
 {
     const char *m = e->message;
+    if (e->code == 403 && strstr(m, "because it is being terminated")) {
+        /* The namespace goes, and the Sandbox with it: nothing to report. */
+        r->ns_terminating = true;
+        return;
+    }
     if (e->code == 403 && strstr(m, "exceeded quota")) {
         block(r, "QuotaExceeded", is_policy, "%s", m);
         r->result = 5000; /* quota frees without an event we watch: look again */
@@ -268,6 +280,9 @@ static bool step_policy(struct run *r, bool baseline)
          * label; a policy must be exactly what kage rendered. */
         r->c->stats.updates++;
         log_info("restoring network policy", "{s:s}", "policy", key);
+        char note[700];
+        snprintf(note, sizeof(note), "NetworkPolicy %s was changed from outside; restored", key);
+        event(r, true, "PolicyRestored", "Update", note);
         rc = api_send(r, KUBE_PUT, &KUBE_NETWORK_POLICIES, name, NULL, body, on_policy_written);
     }
     if (rc) {
@@ -314,6 +329,10 @@ static void on_pod_created(void *arg, const struct kube_response *resp)
         }
         r->pod_expected = true;
         log_info("created pod", "{s:s}", "sandbox", r->key);
+        char note[600];
+        snprintf(note, sizeof(note), "created pod %s (runtime class %s)", r->name,
+                 r->c->opts.runtime_class);
+        event(r, false, "PodCreated", "Create", note);
     }
     r->step = STEP_STATUS;
     next(r);
@@ -363,6 +382,10 @@ static bool step_pod(struct run *r)
         r->c->stats.deletes++;
         log_info("replacing pod", "{s:s, s:s, s:s}", "sandbox", r->key, "had", obs->spec_hash,
                  "want", want);
+        char note[600];
+        snprintf(note, sizeof(note), "pod %s differs from the Sandbox's spec; replacing it",
+                 r->name);
+        event(r, false, "PodReplaced", "Delete", note);
         rc = opts ? api_send(r, KUBE_DELETE, &KUBE_PODS, r->name, NULL, opts, on_pod_deleted)
                   : -ENOMEM;
         json_decref(opts);
@@ -418,6 +441,13 @@ static json_t *status_patch(json_t *old, json_t *neu)
 static bool step_status(struct run *r)
 {
     char now[32];
+    if (r->invalid) {
+        char note[VALIDATION_FIELD_MAX + VALIDATION_MESSAGE_MAX + 4];
+        snprintf(note, sizeof(note), "%s: %s", r->verr.field, r->verr.message);
+        event(r, true, "InvalidSpec", "Reconcile", note);
+    } else if (r->block_reason[0]) {
+        event(r, true, r->block_reason, "Reconcile", r->block_message);
+    }
     json_t *old = json_object_get(r->sbx, "status");
     const struct pod_obj *pod = informer_get(r->c->pods, r->key);
     json_t *spec = json_object_get(r->sbx, "spec");
@@ -527,7 +557,7 @@ static void next(struct run *r)
             r->step = STEP_STATUS;
             continue;
         case STEP_STATUS:
-            if (!step_status(r))
+            if (!r->ns_terminating && !step_status(r))
                 return;
             r->step = STEP_DONE;
             continue;

@@ -20,7 +20,7 @@ fi
 export KUBECONFIG=$state/kubeconfig
 
 # kage as an administrator installs it: CRD, namespace, RBAC.
-kubectl apply -f "$repo/crds" >/dev/null
+kubectl apply -k "$repo/crds" >/dev/null
 kubectl wait --for=condition=Established crd/sandboxes.kage.dev --timeout=60s >/dev/null
 kubectl apply -f "$repo/manifests/namespace.yaml" >/dev/null
 kubectl apply -k "$repo/rbac" >/dev/null
@@ -28,7 +28,8 @@ kubectl apply -k "$repo/rbac" >/dev/null
 # The controller runs as system:serviceaccount:kage-system:kage-controller.
 if ! pid_alive kage-controller kage-controller; then
 	"$cluster_here/sa-kubeconfig.sh" kage-system kage-controller "$state/controller.kubeconfig" 24h
-	start kage-controller "$repo/bin/kage-controller" --kubeconfig "$state/controller.kubeconfig"
+	start kage-controller "$repo/bin/kage-controller" --kubeconfig "$state/controller.kubeconfig" \
+		--http-addr "127.0.0.1:$((KAGE_PORT_BASE + 4))"
 	for i in $(seq 1 100); do
 		grep -q '"caches synced"' "$state/logs/kage-controller.log" 2>/dev/null && break
 		pid_alive kage-controller kage-controller ||
@@ -56,6 +57,7 @@ kage runs against the local control plane (Kubernetes $K8S_VERSION at $API_URL):
 
   export KUBECONFIG=$state/kubeconfig PATH=$BIN_DIR:\$PATH
   kubectl -n demo get sandbox example -o yaml
+  curl http://127.0.0.1:$((KAGE_PORT_BASE + 4))/metrics
 
 MSG
 

@@ -136,7 +136,8 @@ class Controller:
         self.proc = None
 
     def start(self):
-        self.log_file = open(self.log_path, "a")
+        self.mark = len(self.log().splitlines()) if self.log_path.exists() else 0
+        self.log_file = open(self.log_path, "a")  # this run's lines start at mark
         self.proc = subprocess.Popen(
             controller_command("--kubeconfig", str(self.kubeconfig), *self.args),
             stdout=self.log_file, stderr=subprocess.STDOUT)
@@ -155,7 +156,8 @@ class Controller:
         return lines
 
     def wait_synced(self, timeout=60):
-        wait_for(lambda: "caches synced" in self.log(), timeout=timeout,
+        wait_for(lambda: any("caches synced" in l for l in self.log().splitlines()[self.mark:]),
+                 timeout=timeout,
                  what="the controller's caches to sync")
 
     def stop(self, timeout=60):
@@ -172,9 +174,17 @@ class Controller:
         return code
 
 
+def free_port():
+    """A port free on 127.0.0.1 now (the kernel's choice)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def install_kage(kubectl):
     """The CRD, kage's namespace and its RBAC, as an administrator would."""
-    kubectl.run("apply", "-f", str(REPO / "crds"))
+    kubectl.run("apply", "-k", str(REPO / "crds"))
     kubectl.run("wait", "--for=condition=Established", "crd/sandboxes.kage.dev", "--timeout=60s")
     kubectl.run("apply", "-f", str(REPO / "manifests" / "namespace.yaml"))
     kubectl.run("apply", "-k", str(REPO / "rbac"))
@@ -189,11 +199,12 @@ def kage(kubectl, tmp_path_factory):
     kc = work / "controller.kubeconfig"
     subprocess.run([str(REPO / "tests/cluster/sa-kubeconfig.sh"), "kage-system",
                     "kage-controller", str(kc), "2h"], check=True, capture_output=True, text=True)
-    ctl = Controller(kc, work / "controller.log").start()
+    ctl = Controller(kc, work / "controller.log", "--http-addr", f"127.0.0.1:{free_port()}").start()
     ctl.wait_synced()
     yield ctl
     code = ctl.stop()
     log = ctl.log()
     assert code == 0, f"controller exited {code}; log tail:\n{log[-3000:]}"
-    assert '"code":403' not in log, "the controller was refused by RBAC:\n" + "\n".join(
-        l for l in log.splitlines() if '"code":403' in l)
+    denied = [l for l in ctl.log_lines() if l.get("code") == 403 and
+              'User "system:serviceaccount:kage-system:kage-controller" cannot' in l.get("message", "")]
+    assert not denied, f"the controller was refused by RBAC: {denied}"

@@ -1,0 +1,156 @@
+"""Operating kage like any well-behaved controller: leader election on a
+Lease (one replica reconciles; a standby takes over when it dies or steps
+down), /healthz, /readyz and /metrics, a clean exit on SIGTERM, and Events
+on Sandboxes."""
+
+import signal
+import socket
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import Controller, free_port, wait_for
+
+RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
+
+
+def get(port, path):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except urllib.error.URLError:
+        return 0, ""  # not listening yet
+
+
+def sandbox(name):
+    return {"apiVersion": "kage.dev/v1alpha1", "kind": "Sandbox",
+            "metadata": {"name": name}, "spec": {"image": "python:3.12-slim"}}
+
+
+def ready(kubectl, ns, name):
+    sbx = kubectl.json("-n", ns, "get", "sandbox", name)
+    return any(c["type"] == "Ready" and c["status"] == "True"
+               for c in sbx.get("status", {}).get("conditions", []))
+
+
+@pytest.fixture
+def replicas(kubectl, tmp_path, kage):
+    """Starts controllers with leader election under the shipped RBAC, each
+    with its own /healthz port. The session's own controller (kage) is
+    stopped for the test and started again after it."""
+    assert kage.stop() == 0
+    kc = kage.kubeconfig
+    # The shipped Role allows this one Lease name only.
+    lease = "kage-controller"
+    kubectl.run("-n", "kage-system", "delete", "lease", lease, "--ignore-not-found")
+    started = []
+
+    def start(name):
+        port = free_port()
+        ctl = Controller(kc, tmp_path / f"{name}.log", "--leader-elect",
+                         "--http-addr", f"127.0.0.1:{port}").start()
+        ctl.port = port
+        started.append(ctl)
+        return ctl
+
+    start.lease = lease
+    yield start
+    for ctl in started:
+        if ctl.proc is not None:
+            ctl.stop()
+    kubectl.run("-n", "kage-system", "delete", "lease", lease, "--ignore-not-found")
+    kage.start()
+    kage.wait_synced()
+
+
+def leader_of(ctl):
+    return any(l.get("msg") == "became the leader" for l in ctl.log_lines())
+
+
+def test_one_replica_reconciles_and_a_standby_takes_over(kubectl, make_namespace, replicas):
+    ns = make_namespace("leader", RESTRICTED)
+    a = replicas("a")
+    wait_for(lambda: leader_of(a), timeout=30, what="the first replica to lead")
+    b = replicas("b")
+    b.wait_synced()
+    kubectl.create(sandbox("one"), "-n", ns)
+    wait_for(lambda: ready(kubectl, ns, "one"), timeout=30, what="sandbox one Ready")
+    time.sleep(3)
+    assert not leader_of(b), "the standby must not lead while the leader renews"
+    assert not any(l.get("msg") == "created pod" for l in b.log_lines())
+    lease = kubectl.json("-n", "kage-system", "get", "lease", replicas.lease)
+    assert lease["spec"]["holderIdentity"].startswith(f"{socket.gethostname()}_")
+
+    # The leader dies without a word: the standby waits out the lease.
+    a.proc.send_signal(signal.SIGKILL)
+    a.proc.wait()
+    a.proc = None
+    a.log_file.close()
+    t0 = time.monotonic()
+    wait_for(lambda: leader_of(b), timeout=40, what="the standby to take over")
+    took = time.monotonic() - t0
+    assert took <= 15 + 2 * 2 + 3, f"took {took:.1f}s, more than the lease duration and two tries"
+    kubectl.create(sandbox("two"), "-n", ns)
+    wait_for(lambda: ready(kubectl, ns, "two"), timeout=30, what="sandbox two Ready")
+
+
+def test_a_leader_stopped_by_sigterm_hands_the_lease_over(kubectl, make_namespace, replicas):
+    a = replicas("a")
+    wait_for(lambda: leader_of(a), timeout=30, what="the first replica to lead")
+    b = replicas("b")
+    b.wait_synced()
+    t0 = time.monotonic()
+    assert a.stop() == 0
+    assert any(l.get("msg") == "releasing the lease" for l in a.log_lines())
+    wait_for(lambda: leader_of(b), timeout=15, what="the standby to take over")
+    assert time.monotonic() - t0 < 8, "a released lease is taken at the next try, not after expiry"
+    lease = kubectl.json("-n", "kage-system", "get", "lease", replicas.lease)
+    assert lease["spec"]["leaseTransitions"] >= 1
+
+
+def test_health_readiness_and_metrics_are_served(kubectl, make_namespace, replicas):
+    a = replicas("a")
+    wait_for(lambda: get(a.port, "/healthz")[0] == 200, timeout=20, what="/healthz")
+    assert get(a.port, "/healthz") == (200, "ok\n")
+    wait_for(lambda: get(a.port, "/readyz")[0] == 200, timeout=30, what="/readyz")
+    assert get(a.port, "/readyz") == (200, "ok\n")
+    wait_for(lambda: leader_of(a), timeout=30, what="leadership")
+    ns = make_namespace("metrics", RESTRICTED)
+    kubectl.create(sandbox("counted"), "-n", ns)
+    wait_for(lambda: ready(kubectl, ns, "counted"), timeout=30, what="sandbox Ready")
+    code, text = get(a.port, "/metrics")
+    assert code == 200
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    assert samples["kage_leader"] == 1
+    assert samples["kage_caches_synced"] == 1
+    assert samples['kage_writes_total{kind="create"}'] >= 1
+    assert samples['kage_api_requests_total{verb="POST"}'] >= 2
+    assert samples["kage_reconciles_total"] >= 1
+    assert samples["process_resident_memory_bytes"] > 0
+    assert "# TYPE kage_api_requests_total counter" in text
+    assert get(a.port, "/nope")[0] == 404
+
+
+def test_a_sandbox_has_events(kubectl, make_namespace, kage):
+    ns = make_namespace("events", RESTRICTED)
+    kubectl.create(sandbox("told"), "-n", ns)
+    wait_for(lambda: ready(kubectl, ns, "told"), timeout=30, what="sandbox Ready")
+
+    def events():
+        items = kubectl.json("-n", ns, "get", "events.events.k8s.io")["items"]
+        return [e for e in items if e["regarding"]["name"] == "told"]
+    evs = wait_for(events, timeout=20, what="an Event on the sandbox")
+    created = [e for e in evs if e["reason"] == "PodCreated"]
+    assert len(created) == 1
+    assert created[0]["type"] == "Normal"
+    assert created[0]["note"] == "created pod told (runtime class kata-fc)"
+    assert created[0]["reportingController"] == "kage.dev/controller"
+    assert created[0]["regarding"]["kind"] == "Sandbox"
