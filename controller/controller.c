@@ -19,10 +19,13 @@
 #include "leader.h"
 #include "log.h"
 #include "metrics.h"
+#include "reconcile/class.h"
 
 const struct kube_resource KAGE_SANDBOXES = {"kage.dev", "v1alpha1", "sandboxes", "Sandbox", true};
+const struct kube_resource KAGE_SANDBOXCLASSES = {"kage.dev", "v1alpha1", "sandboxclasses",
+                                                  "SandboxClass", false};
 
-#define INFORMERS 3
+#define INFORMERS 4
 
 /* ---- per-Sandbox and per-namespace memory of our own writes ---------- */
 
@@ -157,7 +160,13 @@ static void enqueue_owner(struct ctl *c, const char *key, const char *sandbox)
 
 static void on_pod(void *arg, const char *key, const void *obj)
 {
-    enqueue_owner(arg, key, ((const struct pod_obj *)obj)->sandbox);
+    /* kage names each pod after its Sandbox; the label normally agrees,
+     * unless someone changed it, and then both Sandboxes must look. */
+    const struct pod_obj *p = obj;
+    const char *slash = strchr(key, '/');
+    enqueue(arg, key);
+    if (slash && strcmp(slash + 1, p->sandbox) != 0)
+        enqueue_owner(arg, key, p->sandbox);
 }
 
 /* The watch shows the pod: a write of ours no longer stands in for it, so
@@ -218,11 +227,57 @@ static void on_policy_update(void *arg, const char *key, const void *old, const 
     on_policy(arg, key, obj);
 }
 
+static void enqueue_all(void *arg, const char *key, const void *obj);
+
+/* A class changed: every Sandbox may be shaped by it (directly, or as the
+ * default); classes change rarely, so all are looked at again. */
+static void on_class(void *arg, const char *key, const void *obj);
+
+static void on_class_update(void *arg, const char *key, const void *old, const void *obj)
+{
+    (void)old;
+    on_class(arg, key, obj);
+}
+
+/* A pod went: quota it held may now admit a sandbox still without one. */
+static void enqueue_podless_in_ns(void *arg, const char *key, const void *obj)
+{
+    (void)obj;
+    struct ns_walk *w = arg;
+    if (strncmp(key, w->prefix, w->len) == 0 && !informer_get(w->c->pods, key))
+        enqueue(w->c, key);
+}
+
+static void on_pod_gone(void *arg, const char *key, const void *obj)
+{
+    struct ctl *c = arg;
+    struct sbx_state *st = ctl_state(c, key, false);
+    if (st)
+        st->pod_at = 0; /* seen, and gone: no write of ours stands in for it */
+    on_pod(arg, key, obj);
+    const char *slash = strchr(key, '/');
+    char prefix[300];
+    int n = slash ? snprintf(prefix, sizeof(prefix), "%.*s/", (int)(slash - key), key) : 0;
+    if (n > 0 && (size_t)n < sizeof(prefix) && c->queue) {
+        struct ns_walk w = {c, prefix, (size_t)n};
+        informer_foreach(c->sandboxes, enqueue_podless_in_ns, &w);
+    }
+}
+
 static void on_informer_error(void *arg, const char *what, const struct kube_error *err)
 {
     (void)arg;
     log_warn("watch trouble, retrying", "{s:s, s:I, s:s, s:s}", "during", what, "code",
              (json_int_t)err->code, "reason", err->reason, "message", err->message);
+}
+
+static void on_class(void *arg, const char *key, const void *obj)
+{
+    (void)key;
+    (void)obj;
+    struct ctl *c = arg;
+    if (c->queue)
+        informer_foreach(c->sandboxes, enqueue_all, c);
 }
 
 static void work(struct queue *q, const char *key, void *arg)
@@ -324,6 +379,7 @@ static void release(void *arg)
     informer_close(c->sandboxes, closed, NULL);
     informer_close(c->pods, closed, NULL);
     informer_close(c->policies, closed, NULL);
+    informer_close(c->classes, closed, NULL);
     if (c->http)
         httpd_close(c->http, closed, NULL);
     c->http = NULL;
@@ -412,15 +468,18 @@ int controller_run(const struct controller_opts *o, const struct kube_config *cf
     }
     static const struct informer_handlers sandbox_h = {
         on_sandbox, on_sandbox_update, on_sandbox_delete, on_synced, on_informer_error};
-    static const struct informer_handlers pod_h = {on_pod_seen, on_pod_update, on_pod, on_synced,
-                                                   on_informer_error};
+    static const struct informer_handlers pod_h = {on_pod_seen, on_pod_update, on_pod_gone,
+                                                   on_synced, on_informer_error};
+    static const struct informer_handlers class_h = {on_class, on_class_update, on_class, on_synced,
+                                                     on_informer_error};
     static const struct informer_handlers policy_h = {on_policy, on_policy_update, on_policy,
                                                       on_synced, on_informer_error};
     if (start_informer(&c, &KAGE_SANDBOXES, NULL, observed_decode_sandbox, &sandbox_h,
                        &c.sandboxes) ||
         start_informer(&c, &KUBE_PODS, LABEL_SANDBOX, observed_decode_pod, &pod_h, &c.pods) ||
         start_informer(&c, &KUBE_NETWORK_POLICIES, LABEL_MANAGED_BY "=kage", observed_decode_policy,
-                       &policy_h, &c.policies)) {
+                       &policy_h, &c.policies) ||
+        start_informer(&c, &KAGE_SANDBOXCLASSES, NULL, class_decode, &class_h, &c.classes)) {
         fprintf(stderr, "kage-controller: out of memory\n");
         return 1;
     }

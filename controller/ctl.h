@@ -18,6 +18,7 @@
 #define CTL_EXPECT_MS 30000
 
 extern const struct kube_resource KAGE_SANDBOXES;
+extern const struct kube_resource KAGE_SANDBOXCLASSES;
 
 struct ctl_stats {
     uint64_t reconciles;
@@ -48,6 +49,7 @@ struct ctl {
     struct informer *sandboxes;
     struct informer *pods;
     struct informer *policies;
+    struct informer *classes;
     struct queue *queue; /* created once every cache has synced (and we lead) */
     struct httpd *http;
     struct leader *leader;

@@ -67,14 +67,14 @@ void ctl_event(struct ctl *c, const char *key, const char *ns, const char *name,
     }
     memcpy(cut, note, n);
     cut[n] = '\0';
-    json_t *ev = json_pack(
-        "{s:s, s:s, s:{s:s, s:s}, s:s, s:s, s:s, s:s, s:s, s:s, s:s, "
-        "s:{s:s, s:s, s:s, s:s, s:s}}",
-        "apiVersion", "events.k8s.io/v1", "kind", "Event", "metadata", "name", prefix,
-        "namespace", ns, "eventTime", when, "reportingController", "kage.dev/controller",
-        "reportingInstance", c->identity, "action", action, "reason", reason, "type",
-        warning ? "Warning" : "Normal", "note", cut, "regarding", "apiVersion", "kage.dev/v1alpha1",
-        "kind", "Sandbox", "namespace", ns, "name", name, "uid", uid);
+    json_t *ev = json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:s, s:s, s:s, s:s, s:s, s:s, "
+                           "s:{s:s, s:s, s:s, s:s, s:s}}",
+                           "apiVersion", "events.k8s.io/v1", "kind", "Event", "metadata", "name",
+                           prefix, "namespace", ns, "eventTime", when, "reportingController",
+                           "kage.dev/controller", "reportingInstance", c->identity, "action",
+                           action, "reason", reason, "type", warning ? "Warning" : "Normal", "note",
+                           cut, "regarding", "apiVersion", "kage.dev/v1alpha1", "kind", "Sandbox",
+                           "namespace", ns, "name", name, "uid", uid);
     char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
     json_decref(ev);
     struct buf path;

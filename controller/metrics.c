@@ -74,7 +74,7 @@ int metrics_render(const struct ctl *c, struct buf *b)
     rc |= metric(b, "kage_leader", "gauge", "1 while this replica reconciles (leads).", NULL,
                  c->queue ? 1 : 0);
     rc |= metric(b, "kage_caches_synced", "gauge", "1 once every informer has listed.", NULL,
-                 c->synced >= 3 ? 1 : 0);
+                 c->synced >= 4 ? 1 : 0);
     rc |= metric(b, "kage_reconciles_total", "counter", "Sandbox reconciles run.", NULL,
                  (double)c->stats.reconciles);
     rc |= metric(b, "kage_reconcile_refusals_total", "counter",
@@ -110,22 +110,22 @@ int metrics_render(const struct ctl *c, struct buf *b)
     rc |= metric(b, "kage_queue_retries_total", "counter", "Reconciles retried after a failure.",
                  NULL, (double)qs.retries);
 
-    const struct informer *infs[] = {c->sandboxes, c->pods, c->policies};
-    const char *names[] = {"sandboxes", "pods", "networkpolicies"};
+    const struct informer *infs[] = {c->sandboxes, c->pods, c->policies, c->classes};
+    const char *names[] = {"sandboxes", "pods", "networkpolicies", "sandboxclasses"};
     rc |= header(b, "kage_cache_objects", "gauge", "Objects in each informer's cache.");
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         snprintf(labels, sizeof(labels), "{resource=\"%s\"}", names[i]);
         rc |= sample(b, "kage_cache_objects", labels, (double)informer_size(infs[i]));
     }
     rc |= header(b, "kage_watch_events_total", "counter", "Watch events applied to each cache.");
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         struct informer_stats is;
         informer_stats(infs[i], &is);
         snprintf(labels, sizeof(labels), "{resource=\"%s\"}", names[i]);
         rc |= sample(b, "kage_watch_events_total", labels, (double)is.events);
     }
     rc |= header(b, "kage_relists_total", "counter", "LISTs after the first (410, ERROR events).");
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         struct informer_stats is;
         informer_stats(infs[i], &is);
         snprintf(labels, sizeof(labels), "{resource=\"%s\"}", names[i]);

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ctl.h"
+#include "sync.h"
 #include "kube/buf.h"
 #include "kube/path.h"
 #include "log.h"
@@ -19,46 +19,8 @@
 #include "reconcile/sbxstatus.h"
 #include "reconcile/validate.h"
 
-enum step {
-    STEP_BASELINE,
-    STEP_POLICY,
-    STEP_POD,
-    STEP_STATUS,
-    STEP_DONE,
-};
-
-struct run {
-    struct ctl *c;
-    char key[QUEUE_KEY_MAX + 1];
-    char ns[256];
-    char name[256];
-    char uid[128];
-    int64_t generation;
-    json_t *sbx;      /* the Sandbox as cached */
-    json_t *baseline; /* rendered children */
-    json_t *policy;
-    json_t *pod;
-    char baseline_hash[SPEC_HASH_LEN + 1];
-    char policy_hash[SPEC_HASH_LEN + 1];
-    enum step step;
-    int result; /* for queue_done: 0, < 0 retry with backoff, > 0 requeue after ms */
-    bool deleting;
-    bool baseline_ok;
-    bool policy_ok;
-    bool pod_replacing;
-    bool pod_expected;   /* created by us, not yet in the cache */
-    bool ns_terminating; /* the namespace is being deleted */
-    struct validation_error verr;
-    bool invalid;
-    char block_reason[64];
-    char block_message[1200];
-    bool block_is_policy;
-};
-
-static void next(struct run *r);
-
-static void event(struct run *r, bool warning, const char *reason, const char *action,
-                  const char *note)
+void sync__event(struct run *r, bool warning, const char *reason, const char *action,
+                 const char *note)
 {
     ctl_event(r->c, r->key, r->ns, r->name, r->uid, warning, reason, action, note);
 }
@@ -72,11 +34,7 @@ static void run_free(struct run *r)
     free(r);
 }
 
-/* Records why progress stopped; the first blocker wins. */
-static void block(struct run *r, const char *reason, bool is_policy, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void block(struct run *r, const char *reason, bool is_policy, const char *fmt, ...)
+void sync__block(struct run *r, const char *reason, bool is_policy, const char *fmt, ...)
 {
     if (r->block_reason[0])
         return;
@@ -98,23 +56,23 @@ static void refused(struct run *r, const char *what, const struct kube_error *e,
         return;
     }
     if (e->code == 403 && strstr(m, "exceeded quota")) {
-        block(r, "QuotaExceeded", is_policy, "%s", m);
+        sync__block(r, "QuotaExceeded", is_policy, "%s", m);
         r->result = 5000; /* quota frees without an event we watch: look again */
     } else if (e->code == 403 && strstr(m, "RuntimeClass") && strstr(m, "not found")) {
-        block(r, "RuntimeClassNotFound", is_policy, "%s", m);
+        sync__block(r, "RuntimeClassNotFound", is_policy, "%s", m);
         r->result = -1;
     } else if (e->code == 403 && strstr(m, "PodSecurity")) {
-        block(r, "Forbidden", is_policy, "%s", m);
+        sync__block(r, "Forbidden", is_policy, "%s", m);
         r->result = -1;
     } else if (e->code == 403) {
-        block(r, "Forbidden", is_policy, "%s %s: %s", what, "refused", m);
+        sync__block(r, "Forbidden", is_policy, "%s %s: %s", what, "refused", m);
         r->result = -1;
     } else if (e->code == 422 || e->code == 400) {
-        block(r, is_policy ? "PolicyInvalid" : "PodInvalid", is_policy, "%s", m);
+        sync__block(r, is_policy ? "PolicyInvalid" : "PodInvalid", is_policy, "%s", m);
         r->result = -1;
     } else {
-        block(r, is_policy ? "PolicyFailed" : "PodFailed", is_policy, "%s: %s", what,
-              m[0] ? m : e->reason);
+        sync__block(r, is_policy ? "PolicyFailed" : "PodFailed", is_policy, "%s: %s", what,
+                    m[0] ? m : e->reason);
         r->result = -1;
     }
     r->c->stats.failures++;
@@ -122,8 +80,8 @@ static void refused(struct run *r, const char *what, const struct kube_error *e,
              "code", (json_int_t)e->code, "reason", e->reason, "message", m);
 }
 
-static int api_send(struct run *r, enum kube_verb verb, const struct kube_resource *res,
-                    const char *name, const char *sub, json_t *body, kube_response_cb cb)
+int sync__send(struct run *r, enum kube_verb verb, const struct kube_resource *res,
+               const char *name, const char *sub, json_t *body, kube_response_cb cb)
 {
     struct buf path;
     char *text = NULL;
@@ -154,10 +112,10 @@ static void on_policy_check(void *arg, const struct kube_response *resp);
 static void check_existing(struct run *r, const struct kube_resource *res, const char *name,
                            kube_response_cb cb)
 {
-    if (api_send(r, KUBE_GET, res, name, NULL, NULL, cb) != 0) {
+    if (sync__send(r, KUBE_GET, res, name, NULL, NULL, cb) != 0) {
         r->result = -1;
         r->step = STEP_STATUS;
-        next(r);
+        sync__next(r);
     }
 }
 
@@ -197,14 +155,14 @@ static void on_policy_check(void *arg, const struct kube_response *resp)
             r->policy_ok = true;
         r->step++;
     } else {
-        block(r, "NameConflict", true,
-              "NetworkPolicy %s/%s exists and is not %s; kage leaves it alone and creates no "
-              "pod until it is renamed or removed",
-              r->ns, name, baseline ? "managed by kage" : "owned by this Sandbox");
+        sync__block(r, "NameConflict", true,
+                    "NetworkPolicy %s/%s exists and is not %s; kage leaves it alone and creates no "
+                    "pod until it is renamed or removed",
+                    r->ns, name, baseline ? "managed by kage" : "owned by this Sandbox");
         r->result = -1;
         r->step = STEP_STATUS;
     }
-    next(r);
+    sync__next(r);
 }
 
 static void on_policy_written(void *arg, const struct kube_response *resp)
@@ -219,7 +177,7 @@ static void on_policy_written(void *arg, const struct kube_response *resp)
     if (resp->err) {
         refused(r, baseline ? "baseline NetworkPolicy" : "NetworkPolicy", resp->err, true);
         r->step = STEP_STATUS;
-        next(r);
+        sync__next(r);
         return;
     }
     if (baseline) {
@@ -234,7 +192,7 @@ static void on_policy_written(void *arg, const struct kube_response *resp)
         }
     }
     r->step++;
-    next(r);
+    sync__next(r);
 }
 
 /* Creates the policy when absent, replaces it when it drifted. */
@@ -249,10 +207,11 @@ static bool step_policy(struct run *r, bool baseline)
     int rc;
 
     if (obs && !baseline && (!obs->owned || strcmp(obs->owner_uid, r->uid) != 0)) {
-        block(r, "NameConflict", true,
-              "NetworkPolicy %s exists and is not owned by this Sandbox; kage leaves it alone "
-              "and creates no pod until it is renamed or removed",
-              key);
+        sync__block(
+            r, "NameConflict", true,
+            "NetworkPolicy %s exists and is not owned by this Sandbox; kage leaves it alone "
+            "and creates no pod until it is renamed or removed",
+            key);
         r->result = -1;
         return false;
     }
@@ -267,11 +226,11 @@ static bool step_policy(struct run *r, bool baseline)
             uv_now(r->c->loop) - st->policy_at < CTL_EXPECT_MS)
             return true;
         r->c->stats.creates++;
-        rc = api_send(r, KUBE_POST, &KUBE_NETWORK_POLICIES, NULL, NULL, body, on_policy_written);
+        rc = sync__send(r, KUBE_POST, &KUBE_NETWORK_POLICIES, NULL, NULL, body, on_policy_written);
     } else if (obs->deleting) {
         /* Deleted from outside: it goes soon, then it is created anew. */
-        block(r, "PolicyPending", true, "NetworkPolicy %s is being deleted; it will be recreated",
-              key);
+        sync__block(r, "PolicyPending", true,
+                    "NetworkPolicy %s is being deleted; it will be recreated", key);
         r->result = 1000;
         return false;
     } else {
@@ -282,8 +241,8 @@ static bool step_policy(struct run *r, bool baseline)
         log_info("restoring network policy", "{s:s}", "policy", key);
         char note[700];
         snprintf(note, sizeof(note), "NetworkPolicy %s was changed from outside; restored", key);
-        event(r, true, "PolicyRestored", "Update", note);
-        rc = api_send(r, KUBE_PUT, &KUBE_NETWORK_POLICIES, name, NULL, body, on_policy_written);
+        sync__event(r, true, "PolicyRestored", "Update", note);
+        rc = sync__send(r, KUBE_PUT, &KUBE_NETWORK_POLICIES, name, NULL, body, on_policy_written);
     }
     if (rc) {
         r->result = -1;
@@ -294,22 +253,60 @@ static bool step_policy(struct run *r, bool baseline)
 
 /* ---- the pod ---------------------------------------------------------- */
 
+static void on_pod_deleted(void *arg, const struct kube_response *resp);
+
+/* Whether obj carries kage.dev/sandbox=name. */
+static bool label_is(json_t *obj, const char *name)
+{
+    const char *v = json_string_value(json_object_get(
+        json_object_get(json_object_get(obj, "metadata"), "labels"), LABEL_SANDBOX));
+    return v && strcmp(v, name) == 0;
+}
+
+/* Deletes the run's pod (only the one with that uid) to replace it. Returns
+ * 0 when the request is in flight. */
+static int delete_pod(struct run *r, const char *uid, const char *why)
+{
+    json_t *opts = json_pack("{s:s, s:s, s:{s:s}, s:s}", "kind", "DeleteOptions", "apiVersion",
+                             "v1", "preconditions", "uid", uid, "propagationPolicy", "Background");
+    char note[600];
+    snprintf(note, sizeof(note), "pod %s differs from the Sandbox (%s); replacing it", r->name,
+             why);
+    sync__event(r, false, "PodReplaced", "Delete", note);
+    log_info("replacing pod", "{s:s, s:s}", "sandbox", r->key, "because", why);
+    int rc = opts ? sync__send(r, KUBE_DELETE, &KUBE_PODS, r->name, NULL, opts, on_pod_deleted)
+                  : -ENOMEM;
+    json_decref(opts);
+    if (rc == 0)
+        r->c->stats.deletes++;
+    return rc;
+}
+
 static void on_pod_check(void *arg, const struct kube_response *resp)
 {
     struct run *r = arg;
     if (resp->err) {
         refused(r, "pod", resp->err, false);
     } else if (!owned_by(resp->json, r->uid)) {
-        block(r, "NameConflict", false,
-              "pod %s/%s exists and is not owned by this Sandbox; kage leaves it alone until it "
-              "is renamed or removed",
-              r->ns, r->name);
+        sync__block(
+            r, "NameConflict", false,
+            "pod %s/%s exists and is not owned by this Sandbox; kage leaves it alone until it "
+            "is renamed or removed",
+            r->ns, r->name);
+        r->result = -1;
+    } else if (!label_is(resp->json, r->name)) {
+        /* Ours, but its kage.dev/sandbox label was removed or changed: no
+         * policy selects it any more. Replace it. */
+        const char *uid =
+            json_string_value(json_object_get(json_object_get(resp->json, "metadata"), "uid"));
+        if (uid && delete_pod(r, uid, "its kage.dev/sandbox label was changed") == 0)
+            return;
         r->result = -1;
     } else {
         r->pod_expected = true;
     }
     r->step = STEP_STATUS;
-    next(r);
+    sync__next(r);
 }
 
 static void on_pod_created(void *arg, const struct kube_response *resp)
@@ -332,10 +329,10 @@ static void on_pod_created(void *arg, const struct kube_response *resp)
         char note[600];
         snprintf(note, sizeof(note), "created pod %s (runtime class %s)", r->name,
                  r->c->opts.runtime_class);
-        event(r, false, "PodCreated", "Create", note);
+        sync__event(r, false, "PodCreated", "Create", note);
     }
     r->step = STEP_STATUS;
-    next(r);
+    sync__next(r);
 }
 
 static void on_pod_deleted(void *arg, const struct kube_response *resp)
@@ -345,7 +342,7 @@ static void on_pod_deleted(void *arg, const struct kube_response *resp)
         refused(r, "pod", resp->err, false);
     r->pod_replacing = true;
     r->step = STEP_STATUS;
-    next(r);
+    sync__next(r);
 }
 
 static bool step_pod(struct run *r)
@@ -355,10 +352,11 @@ static bool step_pod(struct run *r)
     int rc;
 
     if (obs && (!obs->owned || strcmp(obs->owner_uid, r->uid) != 0)) {
-        block(r, "NameConflict", false,
-              "pod %s exists and is not owned by this Sandbox; kage leaves it alone until it is "
-              "renamed or removed",
-              r->key);
+        sync__block(
+            r, "NameConflict", false,
+            "pod %s exists and is not owned by this Sandbox; kage leaves it alone until it is "
+            "renamed or removed",
+            r->key);
         r->result = -1;
         return true;
     }
@@ -370,25 +368,15 @@ static bool step_pod(struct run *r)
             return true;
         }
         r->c->stats.creates++;
-        rc = api_send(r, KUBE_POST, &KUBE_PODS, NULL, NULL, r->pod, on_pod_created);
+        rc = sync__send(r, KUBE_POST, &KUBE_PODS, NULL, NULL, r->pod, on_pod_created);
     } else if (obs->deleting) {
         return true; /* its deletion event brings the next reconcile */
+    } else if (strcmp(obs->sandbox, r->name) != 0) {
+        rc = delete_pod(r, obs->uid, "its kage.dev/sandbox label was changed");
     } else if (strcmp(obs->spec_hash, want) != 0) {
         /* The spec changed (or the pod was edited): pods are immutable
          * where it matters, so the sandbox gets a new one. */
-        json_t *opts =
-            json_pack("{s:s, s:s, s:{s:s}, s:s}", "kind", "DeleteOptions", "apiVersion", "v1",
-                      "preconditions", "uid", obs->uid, "propagationPolicy", "Background");
-        r->c->stats.deletes++;
-        log_info("replacing pod", "{s:s, s:s, s:s}", "sandbox", r->key, "had", obs->spec_hash,
-                 "want", want);
-        char note[600];
-        snprintf(note, sizeof(note), "pod %s differs from the Sandbox's spec; replacing it",
-                 r->name);
-        event(r, false, "PodReplaced", "Delete", note);
-        rc = opts ? api_send(r, KUBE_DELETE, &KUBE_PODS, r->name, NULL, opts, on_pod_deleted)
-                  : -ENOMEM;
-        json_decref(opts);
+        rc = delete_pod(r, obs->uid, "the spec changed");
     } else {
         return true;
     }
@@ -399,130 +387,92 @@ static bool step_pod(struct run *r)
     return false;
 }
 
-/* ---- status ----------------------------------------------------------- */
+/* ---- the chain -------------------------------------------------------- */
 
-static void on_status_written(void *arg, const struct kube_response *resp)
+/* ---- the Sandbox itself ---------------------------------------------- */
+
+static void on_sandbox_deleted(void *arg, const struct kube_response *resp)
 {
     struct run *r = arg;
-    if (resp->err && !kube_error_is_not_found(resp->err)) {
-        log_warn("status write failed", "{s:s, s:I, s:s}", "sandbox", r->key, "code",
+    if (resp->err && !kube_error_is_not_found(resp->err) && resp->err->code != 409) {
+        log_warn("expired sandbox not deleted", "{s:s, s:I, s:s}", "sandbox", r->key, "code",
                  (json_int_t)resp->err->code, "message", resp->err->message);
-        struct sbx_state *st = ctl_state(r->c, r->key, false);
-        if (st) {
-            free(st->last_status);
-            st->last_status = NULL;
-        }
-        if (r->result == 0)
-            r->result = -1;
+        r->result = -1;
     }
     r->step = STEP_DONE;
-    next(r);
+    sync__next(r);
 }
 
-/* Builds the merge patch: the new status, with null for every field the
- * old one has and the new one lacks (merge patches only remove by null). */
-static json_t *status_patch(json_t *old, json_t *neu)
+/* Lifetime over, shutdownPolicy Delete: the Sandbox goes, and its pod and
+ * policy with it (ownerReferences). */
+static bool step_delete_sandbox(struct run *r)
 {
-    json_t *st = json_deep_copy(neu);
-    const char *k;
-    json_t *v;
-    if (!st)
-        return NULL;
-    json_object_foreach(old, k, v)
-    {
-        if (!json_object_get(neu, k) && json_object_set_new(st, k, json_null()) != 0) {
-            json_decref(st);
-            return NULL;
-        }
-    }
-    return json_pack("{s:o}", "status", st);
-}
-
-static bool step_status(struct run *r)
-{
-    char now[32];
-    if (r->invalid) {
-        char note[VALIDATION_FIELD_MAX + VALIDATION_MESSAGE_MAX + 4];
-        snprintf(note, sizeof(note), "%s: %s", r->verr.field, r->verr.message);
-        event(r, true, "InvalidSpec", "Reconcile", note);
-    } else if (r->block_reason[0]) {
-        event(r, true, r->block_reason, "Reconcile", r->block_message);
-    }
-    json_t *old = json_object_get(r->sbx, "status");
-    const struct pod_obj *pod = informer_get(r->c->pods, r->key);
-    json_t *spec = json_object_get(r->sbx, "spec");
-    json_t *limits = json_object_get(
-        json_object_get(
-            json_object_get(
-                json_array_get(json_object_get(json_object_get(r->pod, "spec"), "containers"), 0),
-                "resources"),
-            "limits"),
-        "memory");
-    json_t *policy_egress = json_object_get(json_object_get(r->policy, "spec"), "egress");
-    struct status_facts f = {
-        .invalid = r->invalid ? &r->verr : NULL,
-        .block_reason = r->block_reason[0] ? r->block_reason : NULL,
-        .block_message = r->block_message,
-        .block_is_policy = r->block_is_policy,
-        .policies_ready = r->baseline_ok && r->policy_ok,
-        .egress_rules = (unsigned)json_array_size(policy_egress),
-        .pod = (pod && pod->owned && strcmp(pod->owner_uid, r->uid) == 0) ? pod : NULL,
-        .pod_replacing = r->pod_replacing,
-        .memory_limit = json_string_value(limits),
-        .image = json_string_value(json_object_get(spec, "image")),
-        .before_script = json_string_length(json_object_get(spec, "beforeScript")) > 0,
-    };
-    sbxstatus_now(now, sizeof(now));
-    json_t *neu = sbxstatus_render(old, r->generation, r->name, &f, now);
-    if (!neu) {
+    json_t *opts =
+        json_pack("{s:s, s:s, s:{s:s}, s:s}", "kind", "DeleteOptions", "apiVersion", "v1",
+                  "preconditions", "uid", r->uid, "propagationPolicy", "Background");
+    char note[200];
+    snprintf(note, sizeof(note), "the lifetime ended at %s; deleting the Sandbox", r->expires_at);
+    sync__event(r, false, "Expired", "Delete", note);
+    log_info("sandbox expired, deleting it", "{s:s, s:s}", "sandbox", r->key, "expiredAt",
+             r->expires_at);
+    int rc =
+        opts ? sync__send(r, KUBE_DELETE, &KAGE_SANDBOXES, r->name, NULL, opts, on_sandbox_deleted)
+             : -ENOMEM;
+    json_decref(opts);
+    if (rc) {
         r->result = -1;
         return true;
     }
-    if (r->deleting) {
-        json_object_set_new(neu, "phase", json_string("Terminating"));
-    }
-    if (old && sbxstatus_equal(old, neu)) {
-        json_decref(neu);
+    r->c->stats.deletes++;
+    return false;
+}
+
+/* Paused, expired or against its class: the pod goes, the policies stay. */
+static bool step_pod_remove(struct run *r)
+{
+    const struct pod_obj *obs = informer_get(r->c->pods, r->key);
+    if (!obs || obs->deleting || !obs->owned || strcmp(obs->owner_uid, r->uid) != 0)
         return true;
-    }
-    char *text = json_dumps(neu, JSON_COMPACT | JSON_SORT_KEYS);
-    struct sbx_state *st = ctl_state(r->c, r->key, true);
-    if (text && st && st->last_status && strcmp(st->last_status, text) == 0) {
-        /* Written already; the watch has not caught up. */
-        free(text);
-        json_decref(neu);
-        return true;
-    }
-    json_t *patch = status_patch(old, neu);
-    json_decref(neu);
-    if (!patch || !text ||
-        api_send(r, KUBE_PATCH_MERGE, &KAGE_SANDBOXES, r->name, "status", patch,
-                 on_status_written) != 0) {
-        json_decref(patch);
-        free(text);
+    json_t *opts =
+        json_pack("{s:s, s:s, s:{s:s}, s:s}", "kind", "DeleteOptions", "apiVersion", "v1",
+                  "preconditions", "uid", obs->uid, "propagationPolicy", "Background");
+    const char *why = r->paused ? "paused" : r->expired ? "expired" : "against its SandboxClass";
+    char note[600];
+    snprintf(note, sizeof(note), "the sandbox is %s: removing pod %s", why, r->name);
+    sync__event(r, false, "PodRemoved", "Delete", note);
+    log_info("removing pod", "{s:s, s:s}", "sandbox", r->key, "because", why);
+    int rc = opts ? sync__send(r, KUBE_DELETE, &KUBE_PODS, r->name, NULL, opts, on_pod_deleted)
+                  : -ENOMEM;
+    json_decref(opts);
+    if (rc) {
         r->result = -1;
         return true;
     }
-    json_decref(patch);
-    if (st) {
-        free(st->last_status);
-        st->last_status = text;
-    } else {
-        free(text);
-    }
-    r->c->stats.status_writes++;
+    r->c->stats.deletes++;
     return false;
 }
 
 /* ---- the chain -------------------------------------------------------- */
 
-static void next(struct run *r)
+void sync__next(struct run *r)
 {
     for (;;) {
         switch (r->step) {
         case STEP_BASELINE:
             if (r->invalid || r->deleting) {
                 r->step = STEP_STATUS;
+                continue;
+            }
+            if (r->delete_sandbox) {
+                if (!step_delete_sandbox(r))
+                    return;
+                r->step = STEP_DONE;
+                continue;
+            }
+            if (r->block_reason[0]) {
+                /* Blocked before any write (class missing or violated):
+                 * existing policies stay; an unwanted pod goes. */
+                r->step = r->pod_unwanted ? STEP_POD : STEP_STATUS;
                 continue;
             }
             if (!step_policy(r, true)) {
@@ -547,6 +497,12 @@ static void next(struct run *r)
             r->step = STEP_POD;
             continue;
         case STEP_POD:
+            if (r->pod_unwanted) {
+                if (!step_pod_remove(r))
+                    return;
+                r->step = STEP_STATUS;
+                continue;
+            }
             /* Only once both policies exist: the pod is never unguarded. */
             if (!(r->baseline_ok && r->policy_ok)) {
                 r->step = STEP_STATUS;
@@ -557,7 +513,7 @@ static void next(struct run *r)
             r->step = STEP_STATUS;
             continue;
         case STEP_STATUS:
-            if (!r->ns_terminating && !step_status(r))
+            if (!r->ns_terminating && !sync__status(r))
                 return;
             r->step = STEP_DONE;
             continue;
@@ -590,35 +546,11 @@ void sync_sandbox(struct ctl *c, const char *key)
         return;
     }
     r->c = c;
-    snprintf(r->key, sizeof(r->key), "%s", key);
-    snprintf(r->ns, sizeof(r->ns), "%s", s->ns);
-    snprintf(r->name, sizeof(r->name), "%s", s->name);
-    snprintf(r->uid, sizeof(r->uid), "%s", s->uid);
-    r->generation = s->generation;
-    r->deleting = s->deleting;
-    r->sbx = observed_sandbox_json(s);
-    if (!r->sbx) {
+    if (sync__prepare(r, s) != 0) {
         run_free(r);
         queue_done(c->queue, key, -ENOMEM);
         return;
     }
-    if (sandbox_validate(r->sbx, &r->verr) != 0) {
-        r->invalid = true;
-        log_warn("invalid sandbox", "{s:s, s:s, s:s}", "sandbox", key, "field", r->verr.field,
-                 "message", r->verr.message);
-    } else {
-        struct render_opts ro = {c->opts.runtime_class};
-        r->baseline = render_baseline(r->ns);
-        r->policy = render_policy(r->sbx);
-        r->pod = render_pod(r->sbx, &ro);
-        if (!r->baseline || !r->policy || !r->pod ||
-            observed_hash(json_object_get(r->baseline, "spec"), r->baseline_hash) ||
-            observed_hash(json_object_get(r->policy, "spec"), r->policy_hash)) {
-            run_free(r);
-            queue_done(c->queue, key, -ENOMEM);
-            return;
-        }
-    }
     r->step = STEP_BASELINE;
-    next(r);
+    sync__next(r);
 }

@@ -306,6 +306,13 @@ static void on_list(void *arg, const struct kube_response *resp)
         report(inf, "list", resp->err);
         tree_destroy(inf, &inf->next);
         inf->next_size = 0;
+        if (kube_error_is_not_found(resp->err) && !inf->synced) {
+            /* The resource type is not installed (yet): there are none of
+             * it. Say so, and keep looking for it to appear. */
+            inf->synced = 1;
+            if (inf->h.on_synced)
+                inf->h.on_synced(inf->arg);
+        }
         uint64_t delay = backoff_delay_ms(inf->list_attempt++, 500, 30000, backoff_rand(&inf->rng));
         schedule_next(inf, NEXT_LIST, delay);
         return;

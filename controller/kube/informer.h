@@ -34,7 +34,10 @@ struct informer_handlers {
     void (*on_add)(void *arg, const char *key, const void *obj);
     void (*on_update)(void *arg, const char *key, const void *old, const void *obj);
     void (*on_delete)(void *arg, const char *key, const void *obj);
-    void (*on_synced)(void *arg); /* once, after the first complete LIST */
+    void (*on_synced)(void *arg); /* once, after the first complete LIST, or after
+                                     a LIST answered 404 (the resource type is
+                                     not installed: the cache is empty, and
+                                     the LIST is retried until it appears) */
     /* Something went wrong and is being retried (for logs); may be NULL. */
     void (*on_error)(void *arg, const char *what, const struct kube_error *err);
 };

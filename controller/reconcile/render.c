@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kube/buf.h"
 #include "reconcile/cidr.h"
 
 const char render_keepalive[] = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
@@ -275,10 +276,21 @@ json_t *render_pod(const json_t *sandbox, const struct render_opts *o)
     json_t *pod = NULL;
     if (!env)
         return NULL;
-    if (script && script[0] &&
-        json_array_append_new(env,
-                              json_pack("{s:s, s:s}", "name", BEFORE_SCRIPT_ENV, "value", script)))
-        goto fail;
+    if (script && script[0]) {
+        /* The kubelet expands $(VAR) and turns $$ into $ in env values;
+         * doubling every $ delivers the script byte for byte. */
+        struct buf esc;
+        buf_init(&esc, 2 * strlen(script) + 1);
+        int erc = 0;
+        for (const char *p = script; *p && !erc; p++)
+            erc = buf_append(&esc, *p == '$' ? "$$" : p, *p == '$' ? 2 : 1);
+        json_t *item = erc ? NULL
+                           : json_pack("{s:s, s:s}", "name", BEFORE_SCRIPT_ENV, "value",
+                                       esc.data ? esc.data : "");
+        buf_free(&esc);
+        if (!item || json_array_append_new(env, item))
+            goto fail;
+    }
 
     json_t *container = json_pack(
         "{s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:{s:b, s:b, s:b, s:{s:[s]}, s:{s:s}}}", "name",
@@ -307,12 +319,31 @@ json_t *render_pod(const json_t *sandbox, const struct render_opts *o)
         goto fail;
     }
 
+    const json_t *cls = o->class_spec;
+    const char *runtime = json_string_value(json_object_get(cls, "runtimeClassName"));
+    json_t *labels = json_deep_copy(json_object_get(cls, "podLabels"));
+    json_t *annotations = json_deep_copy(json_object_get(cls, "podAnnotations"));
+    json_t *ours = labels_for(name);
+    if (!labels)
+        labels = json_object();
+    if (!annotations)
+        annotations = json_object();
+    /* kage's labels win over the class's: they select the pod's policies. */
+    if (!labels || !annotations || !ours || json_object_update(labels, ours)) {
+        json_decref(labels);
+        json_decref(annotations);
+        json_decref(ours);
+        json_decref(container);
+        goto fail;
+    }
+    json_decref(ours);
     pod = json_pack(
-        "{s:s, s:s, s:{s:s, s:s, s:o, s:{}, s:o}, s:{s:s, s:s, s:i, s:b, s:b, s:b, s:b, s:b, "
+        "{s:s, s:s, s:{s:s, s:s, s:o, s:o, s:o}, s:{s:s, s:s, s:i, s:b, s:b, s:b, s:b, s:b, "
         "s:{s:b, s:I, s:I, s:{s:s}}, s:[o]}}",
         "apiVersion", "v1", "kind", "Pod", "metadata", "name", name, "namespace",
-        md_str(sandbox, "namespace"), "labels", labels_for(name), "annotations", "ownerReferences",
-        owner_refs(sandbox), "spec", "runtimeClassName", o->runtime_class, "restartPolicy", "Never",
+        md_str(sandbox, "namespace"), "labels", labels, "annotations", annotations,
+        "ownerReferences", owner_refs(sandbox), "spec", "runtimeClassName",
+        runtime ? runtime : o->runtime_class, "restartPolicy", "Never",
         "terminationGracePeriodSeconds", TERMINATION_GRACE_SECONDS, "automountServiceAccountToken",
         0, "enableServiceLinks", 0, "hostNetwork", 0, "hostPID", 0, "hostIPC", 0, "securityContext",
         "runAsNonRoot", 1, "runAsUser", id_or(sc, "runAsUser"), "runAsGroup",
@@ -320,12 +351,21 @@ json_t *render_pod(const json_t *sandbox, const struct render_opts *o)
         container);
     if (!pod)
         return NULL;
-    /* The digest covers labels, owner and spec; the annotation holds it. */
+    json_t *pspec = json_object_get(pod, "spec");
+    json_t *sel = json_object_get(cls, "nodeSelector");
+    json_t *tol = json_object_get(cls, "tolerations");
+    if ((json_object_size(sel) > 0 && json_object_set(pspec, "nodeSelector", sel)) ||
+        (json_array_size(tol) > 0 && json_object_set(pspec, "tolerations", tol))) {
+        json_decref(pod);
+        return NULL;
+    }
+    /* The digest covers labels, annotations, owner and spec; the
+     * spec-hash annotation then holds it. */
     char hash[SPEC_HASH_LEN + 1];
-    json_t *digest = json_pack(
-        "{s:O, s:O, s:O}", "labels", json_object_get(json_object_get(pod, "metadata"), "labels"),
-        "ownerReferences", json_object_get(json_object_get(pod, "metadata"), "ownerReferences"),
-        "spec", json_object_get(pod, "spec"));
+    json_t *md = json_object_get(pod, "metadata");
+    json_t *digest = json_pack("{s:O, s:O, s:O, s:O}", "labels", json_object_get(md, "labels"),
+                               "annotations", json_object_get(md, "annotations"), "ownerReferences",
+                               json_object_get(md, "ownerReferences"), "spec", pspec);
     int rc = digest ? observed_hash(digest, hash) : -1;
     json_decref(digest);
     if (rc != 0 ||

@@ -19,7 +19,9 @@
 #define TERMINATION_GRACE_SECONDS 5
 
 struct render_opts {
-    const char *runtime_class; /* runtimeClassName of sandbox pods */
+    const char *runtime_class; /* runtimeClassName of sandbox pods (the class's wins) */
+    const json_t *class_spec;  /* the SandboxClass's spec, or NULL: runtimeClassName,
+                                  nodeSelector, tolerations, podAnnotations, podLabels */
 };
 
 /*
@@ -41,9 +43,10 @@ json_t *render_policy(const json_t *sandbox);
 /*
  * The sandbox's pod: runtime class, hardened security context, requests =
  * limits, env, command (kept alive for exec when unset), the beforeScript
- * wrapper, labels, controller ownerReference and the kage.dev/spec-hash
- * annotation (a digest of everything else rendered). New reference, NULL
- * on ENOMEM.
+ * wrapper, labels, controller ownerReference, what the class adds (node
+ * selector, tolerations, pod annotations and labels; kage's own labels
+ * win) and the kage.dev/spec-hash annotation (a digest of everything else
+ * rendered). New reference, NULL on ENOMEM.
  */
 json_t *render_pod(const json_t *sandbox, const struct render_opts *o);
 

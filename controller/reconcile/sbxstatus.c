@@ -97,13 +97,43 @@ static void judge_pod(struct verdict *v, const struct status_facts *f)
     }
 }
 
+/* Blockers that only a person can clear; the first ones fail the sandbox,
+ * the others leave it waiting (for the conflicting object to go, the class
+ * or runtime class to appear). Others (quota, API trouble) clear by
+ * themselves and are retried. */
+static const char *const failing_blocks[] = {"PolicyViolation", "Forbidden", "PodInvalid",
+                                             "PolicyInvalid"};
+static const char *const stalling_blocks[] = {"NameConflict", "ClassNotFound",
+                                              "RuntimeClassNotFound"};
+
+static bool listed(const char *reason, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(reason, list[i]) == 0)
+            return true;
+    return false;
+}
+
 static void judge(struct verdict *v, const struct status_facts *f, const char *pod_name)
 {
     if (f->invalid)
         say(v, "Failed", false, "InvalidSpec", "%s: %s", f->invalid->field, f->invalid->message);
+    else if (f->expired)
+        say(v, "Expired", false, "Expired",
+            "the sandbox's lifetime ended at %s; its pod was removed and the Sandbox kept "
+            "(shutdownPolicy Retain)",
+            f->expires_at ? f->expires_at : "its deadline");
     else if (f->block_reason)
-        say(v, "Pending", false, f->block_reason, "%s",
-            f->block_message ? f->block_message : f->block_reason);
+        say(v,
+            listed(f->block_reason, failing_blocks,
+                   sizeof(failing_blocks) / sizeof(*failing_blocks))
+                ? "Failed"
+                : "Pending",
+            false, f->block_reason, "%s", f->block_message ? f->block_message : f->block_reason);
+    else if (f->paused)
+        say(v, "Paused", false, "Paused", "%s",
+            f->pod ? "pausing: the pod is being removed; the network policies stay"
+                   : "the sandbox is paused: it has no pod; the network policies stay");
     else if (!f->policies_ready)
         say(v, "Creating", false, "PolicyPending", "creating the network policies before the pod");
     else if (f->pod && (f->pod->deleting || f->pod_replacing))
@@ -169,6 +199,24 @@ json_t *sbxstatus_render(const json_t *old_status, int64_t generation, const cha
         condition(old_status, "NetworkIsolated", isolated, net_reason, net_msg, generation, now));
     if (!st)
         return NULL;
+    /* kstatus: Reconciling while on the way, Stalled when a person must act. */
+    bool settled = (strcmp(v.phase, "Running") == 0 && v.ready) ||
+                   strcmp(v.phase, "Succeeded") == 0 || strcmp(v.phase, "Paused") == 0 ||
+                   strcmp(v.phase, "Expired") == 0;
+    bool stalled =
+        strcmp(v.phase, "Failed") == 0 ||
+        listed(v.reason, stalling_blocks, sizeof(stalling_blocks) / sizeof(*stalling_blocks));
+    if (!settled &&
+        json_array_append_new(json_object_get(st, "conditions"),
+                              condition(old_status, stalled ? "Stalled" : "Reconciling", true,
+                                        v.reason, v.message, generation, now)) != 0) {
+        json_decref(st);
+        return NULL;
+    }
+    if (f->expires_at && json_object_set_new(st, "expiresAt", json_string(f->expires_at)) != 0) {
+        json_decref(st);
+        return NULL;
+    }
     const struct pod_obj *p = f->pod;
     if (p && !f->invalid) {
         int rc = json_object_set_new(st, "podName", json_string(pod_name));

@@ -27,13 +27,20 @@ struct status_facts {
     const char *memory_limit;  /* rendered memory limit, for OOMKilled */
     const char *image;         /* for image pull failures */
     bool before_script;        /* the spec has a beforeScript */
+    bool paused;               /* spec.paused: no pod is wanted */
+    bool expired;              /* the lifetime ended and shutdownPolicy is Retain */
+    const char *expires_at;    /* RFC 3339 end of the lifetime, or NULL */
 };
 
 /*
  * Builds the status the Sandbox should have: phase, observedGeneration
- * (generation), conditions Ready and NetworkIsolated (lastTransitionTime
- * kept from old_status while a condition's status stays the same, else
- * now), podName, podIP, nodeName, startTime. old_status may be NULL. New
+ * (generation), conditions Ready and NetworkIsolated, plus (for kstatus, so
+ * Flux and Argo CD read health without custom code) Reconciling=True while
+ * the sandbox is on its way, or Stalled=True when it failed and needs a
+ * person; neither once settled (Running, Paused, Succeeded, Expired).
+ * lastTransitionTime is kept from old_status while a condition's status
+ * stays the same, else now. Also podName, podIP, nodeName, startTime (with
+ * a pod) and expiresAt. old_status may be NULL. New
  * reference, NULL on ENOMEM.
  */
 json_t *sbxstatus_render(const json_t *old_status, int64_t generation, const char *pod_name,

@@ -1,0 +1,154 @@
+/*
+ * sync_prepare.c - what a reconcile decides before it writes anything: is
+ * the spec valid, which SandboxClass applies and does the Sandbox keep to
+ * it, is the lifetime over or the sandbox paused, and the children to
+ * render.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "reconcile/class.h"
+#include "reconcile/render.h"
+#include "sync.h"
+
+struct defaults {
+    const struct class_obj *found[4];
+    size_t n;
+};
+
+static void find_default(void *arg, const char *key, const void *obj)
+{
+    (void)key;
+    struct defaults *d = arg;
+    const struct class_obj *c = obj;
+    if (c->is_default) {
+        if (d->n < sizeof(d->found) / sizeof(d->found[0]))
+            d->found[d->n] = c;
+        d->n++;
+    }
+}
+
+/* The class of the Sandbox (NULL: none applies), or a ClassNotFound block. */
+static const struct class_obj *resolve_class(struct run *r)
+{
+    json_t *spec = json_object_get(r->sbx, "spec");
+    const char *want = json_string_value(json_object_get(spec, "sandboxClassName"));
+    if (want) {
+        const struct class_obj *c = informer_get(r->c->classes, want);
+        if (!c)
+            sync__block(r, "ClassNotFound", false,
+                        "SandboxClass %s does not exist; create it or change "
+                        "spec.sandboxClassName",
+                        want);
+        return c;
+    }
+    struct defaults d = {0};
+    informer_foreach(r->c->classes, find_default, &d);
+    if (d.n > 1) {
+        sync__block(r, "ClassNotFound", false,
+                    "%zu SandboxClasses are marked default (%s, %s%s): mark one, or set "
+                    "spec.sandboxClassName",
+                    d.n, d.found[0]->name, d.found[1]->name, d.n > 2 ? ", ..." : "");
+        return NULL;
+    }
+    return d.n == 1 ? d.found[0] : NULL;
+}
+
+/* Seconds since the epoch of an RFC 3339 UTC time ("...Z"), or -1. */
+static time_t parse_time(const char *s)
+{
+    struct tm tm = {0};
+    const char *end = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    if (!end)
+        return -1;
+    return timegm(&tm);
+}
+
+/* Whether the lifetime is over; when it is not, the run asks to come back
+ * then (a timer, computed from creationTimestamp, so it survives restarts). */
+static void check_lifetime(struct run *r)
+{
+    json_t *life = json_object_get(json_object_get(r->sbx, "spec"), "lifetime");
+    json_t *ttl = json_object_get(life, "ttlSeconds");
+    time_t created = parse_time(json_string_value(
+        json_object_get(json_object_get(r->sbx, "metadata"), "creationTimestamp")));
+    if (!json_is_integer(ttl) || created < 0)
+        return;
+    time_t end = created + (time_t)json_integer_value(ttl);
+    struct tm tm;
+    gmtime_r(&end, &tm);
+    strftime(r->expires_at, sizeof(r->expires_at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    time_t now = time(NULL);
+    if (now >= end) {
+        const char *policy = json_string_value(json_object_get(life, "shutdownPolicy"));
+        r->expired = true;
+        r->delete_sandbox = !policy || strcmp(policy, "Retain") != 0;
+        return;
+    }
+    uint64_t ms = (uint64_t)(end - now) * 1000 + 500;
+    if (r->result == 0 || (r->result > 0 && ms < (uint64_t)r->result))
+        r->result = ms > (uint64_t)INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+int sync__prepare(struct run *r, const struct sandbox_obj *s)
+{
+    struct ctl *c = r->c;
+    snprintf(r->key, sizeof(r->key), "%s/%s", s->ns, s->name);
+    snprintf(r->ns, sizeof(r->ns), "%s", s->ns);
+    snprintf(r->name, sizeof(r->name), "%s", s->name);
+    snprintf(r->uid, sizeof(r->uid), "%s", s->uid);
+    r->generation = s->generation;
+    r->deleting = s->deleting;
+    r->sbx = observed_sandbox_json(s);
+    if (!r->sbx)
+        return -ENOMEM;
+    if (sandbox_validate(r->sbx, &r->verr) != 0) {
+        r->invalid = true;
+        log_warn("invalid sandbox", "{s:s, s:s, s:s}", "sandbox", r->key, "field", r->verr.field,
+                 "message", r->verr.message);
+        return 0;
+    }
+
+    const struct class_obj *cls = resolve_class(r);
+    if (r->block_reason[0])
+        return 0; /* no class to render with: touch nothing */
+    json_t *class_spec = NULL;
+    if (cls) {
+        json_error_t e;
+        class_spec = json_loads(cls->spec, 0, &e);
+        if (!class_spec)
+            return -ENOMEM;
+    }
+    struct class_verdict v;
+    int rc = class_apply(r->sbx, class_spec, cls ? cls->name : NULL, &v);
+    if (rc == -ENOMEM) {
+        json_decref(class_spec);
+        return rc;
+    }
+    if (rc != 0) {
+        /* A Sandbox against its class runs no pod; its policies stay. */
+        sync__block(r, v.reason, false, "%s", v.message);
+        r->pod_unwanted = true;
+        json_decref(class_spec);
+        return 0;
+    }
+
+    check_lifetime(r);
+    r->paused = json_is_true(json_object_get(json_object_get(r->sbx, "spec"), "paused"));
+    r->pod_unwanted = r->paused || r->expired;
+
+    struct render_opts ro = {c->opts.runtime_class, class_spec};
+    r->baseline = render_baseline(r->ns);
+    r->policy = render_policy(r->sbx);
+    r->pod = render_pod(r->sbx, &ro);
+    json_decref(class_spec);
+    if (!r->baseline || !r->policy || !r->pod ||
+        observed_hash(json_object_get(r->baseline, "spec"), r->baseline_hash) ||
+        observed_hash(json_object_get(r->policy, "spec"), r->policy_hash))
+        return -ENOMEM;
+    return 0;
+}

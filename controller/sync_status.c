@@ -1,0 +1,132 @@
+/*
+ * sync_status.c - the last step of a reconcile: the Sandbox's status from
+ * what the run found, written to the status subresource only when it
+ * changed, and a Warning Event for whatever blocks the sandbox.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kube/path.h"
+#include "log.h"
+#include "reconcile/render.h"
+#include "reconcile/sbxstatus.h"
+#include "sync.h"
+
+/* ---- status ----------------------------------------------------------- */
+
+static void on_status_written(void *arg, const struct kube_response *resp)
+{
+    struct run *r = arg;
+    if (resp->err && !kube_error_is_not_found(resp->err)) {
+        log_warn("status write failed", "{s:s, s:I, s:s}", "sandbox", r->key, "code",
+                 (json_int_t)resp->err->code, "message", resp->err->message);
+        struct sbx_state *st = ctl_state(r->c, r->key, false);
+        if (st) {
+            free(st->last_status);
+            st->last_status = NULL;
+        }
+        if (r->result == 0)
+            r->result = -1;
+    }
+    r->step = STEP_DONE;
+    sync__next(r);
+}
+
+/* Builds the merge patch: the new status, with null for every field the
+ * old one has and the new one lacks (merge patches only remove by null). */
+static json_t *status_patch(json_t *old, json_t *neu)
+{
+    json_t *st = json_deep_copy(neu);
+    const char *k;
+    json_t *v;
+    if (!st)
+        return NULL;
+    json_object_foreach(old, k, v)
+    {
+        if (!json_object_get(neu, k) && json_object_set_new(st, k, json_null()) != 0) {
+            json_decref(st);
+            return NULL;
+        }
+    }
+    return json_pack("{s:o}", "status", st);
+}
+
+bool sync__status(struct run *r)
+{
+    char now[32];
+    if (r->invalid) {
+        char note[VALIDATION_FIELD_MAX + VALIDATION_MESSAGE_MAX + 4];
+        snprintf(note, sizeof(note), "%s: %s", r->verr.field, r->verr.message);
+        sync__event(r, true, "InvalidSpec", "Reconcile", note);
+    } else if (r->block_reason[0]) {
+        sync__event(r, true, r->block_reason, "Reconcile", r->block_message);
+    }
+    json_t *old = json_object_get(r->sbx, "status");
+    const struct pod_obj *pod = informer_get(r->c->pods, r->key);
+    json_t *spec = json_object_get(r->sbx, "spec");
+    json_t *limits = json_object_get(
+        json_object_get(
+            json_object_get(
+                json_array_get(json_object_get(json_object_get(r->pod, "spec"), "containers"), 0),
+                "resources"),
+            "limits"),
+        "memory");
+    json_t *policy_egress = json_object_get(json_object_get(r->policy, "spec"), "egress");
+    struct status_facts f = {
+        .invalid = r->invalid ? &r->verr : NULL,
+        .block_reason = r->block_reason[0] ? r->block_reason : NULL,
+        .block_message = r->block_message,
+        .block_is_policy = r->block_is_policy,
+        .policies_ready = r->baseline_ok && r->policy_ok,
+        .egress_rules = (unsigned)json_array_size(policy_egress),
+        .pod = (pod && pod->owned && strcmp(pod->owner_uid, r->uid) == 0) ? pod : NULL,
+        .pod_replacing = r->pod_replacing,
+        .memory_limit = json_string_value(limits),
+        .image = json_string_value(json_object_get(spec, "image")),
+        .before_script = json_string_length(json_object_get(spec, "beforeScript")) > 0,
+        .paused = r->paused,
+        .expired = r->expired && !r->delete_sandbox,
+        .expires_at = r->expires_at[0] ? r->expires_at : NULL,
+    };
+    sbxstatus_now(now, sizeof(now));
+    json_t *neu = sbxstatus_render(old, r->generation, r->name, &f, now);
+    if (!neu) {
+        r->result = -1;
+        return true;
+    }
+    if (r->deleting) {
+        json_object_set_new(neu, "phase", json_string("Terminating"));
+    }
+    if (old && sbxstatus_equal(old, neu)) {
+        json_decref(neu);
+        return true;
+    }
+    char *text = json_dumps(neu, JSON_COMPACT | JSON_SORT_KEYS);
+    struct sbx_state *st = ctl_state(r->c, r->key, true);
+    if (text && st && st->last_status && strcmp(st->last_status, text) == 0) {
+        /* Written already; the watch has not caught up. */
+        free(text);
+        json_decref(neu);
+        return true;
+    }
+    json_t *patch = status_patch(old, neu);
+    json_decref(neu);
+    if (!patch || !text ||
+        sync__send(r, KUBE_PATCH_MERGE, &KAGE_SANDBOXES, r->name, "status", patch,
+                   on_status_written) != 0) {
+        json_decref(patch);
+        free(text);
+        r->result = -1;
+        return true;
+    }
+    json_decref(patch);
+    if (st) {
+        free(st->last_status);
+        st->last_status = text;
+    } else {
+        free(text);
+    }
+    r->c->stats.status_writes++;
+    return false;
+}
