@@ -47,7 +47,7 @@ build/tests/unit/%: build/tests/unit/%.o $(LIB_SRC:%.c=build/%.o)
 build-asan/tests/unit/%: build-asan/tests/unit/%.o $(LIB_SRC:%.c=build-asan/%.o)
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
 
--include $(shell find build build-asan -name '*.d' 2>/dev/null)
+-include $(shell find build build-asan build-fuzz -name "*.d" 2>/dev/null)
 
 deps:
 	@scripts/deps.sh
@@ -88,7 +88,7 @@ down:
 	@scripts/run.sh --stop
 
 clean:
-	rm -rf bin build build-asan
+	rm -rf bin build build-asan build-fuzz
 
 # Keep the objects of the unit-test programs between runs.
 .SECONDARY:
@@ -104,3 +104,24 @@ bench-informer: build/bench/informer_bench
 .PHONY: bench-sandboxes
 bench-sandboxes: all build-cluster
 	@$(PYTHON) bench/sandboxes.py $(or $(N),100)
+
+# Fuzzing with libFuzzer (clang): every tests/fuzz/fuzz_*.c is a target
+# linked with the controller's code built for fuzzing (address + undefined).
+FUZZ_SRC    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_FLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+               -fno-sanitize-recover=undefined
+FUZZ_SECONDS ?= 30
+
+build-fuzz/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(BASE_CFLAGS) $(FUZZ_FLAGS) -MMD -MP -c $< -o $@
+
+build-fuzz/tests/fuzz/%: build-fuzz/tests/fuzz/%.o $(LIB_SRC:%.c=build-fuzz/%.o)
+	clang -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+
+.PHONY: fuzz fuzz-build
+fuzz-build: $(FUZZ_SRC:%.c=build-fuzz/%)
+
+# make fuzz FUZZ_SECONDS=N: each target for N seconds from its seed corpus.
+fuzz: fuzz-build
+	@tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_SRC:%.c=build-fuzz/%)

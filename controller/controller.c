@@ -27,6 +27,21 @@ const struct kube_resource KAGE_SANDBOXCLASSES = {"kage.dev", "v1alpha1", "sandb
 
 #define INFORMERS 4
 
+const double ctl_duration_bounds[CTL_DURATION_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                          0.05,  0.1,    0.25,  1,    5};
+
+void ctl_observe(struct ctl *c, uint64_t started_ns, int result)
+{
+    double s = (double)(uv_hrtime() - started_ns) / 1e9;
+    int i = 0;
+    while (i < CTL_DURATION_BUCKETS && s > ctl_duration_bounds[i])
+        i++;
+    c->stats.duration_buckets[i]++;
+    c->stats.duration_sum += s;
+    if (result < 0)
+        c->stats.reconcile_errors++;
+}
+
 /* ---- per-Sandbox and per-namespace memory of our own writes ---------- */
 
 static int key_cmp(const void *a, const void *b)

@@ -20,8 +20,15 @@
 extern const struct kube_resource KAGE_SANDBOXES;
 extern const struct kube_resource KAGE_SANDBOXCLASSES;
 
+/* Upper bounds (seconds) of the reconcile duration histogram's buckets. */
+#define CTL_DURATION_BUCKETS 10
+extern const double ctl_duration_bounds[CTL_DURATION_BUCKETS];
+
 struct ctl_stats {
     uint64_t reconciles;
+    uint64_t reconcile_errors;                           /* ended asking for a retry with backoff */
+    uint64_t duration_buckets[CTL_DURATION_BUCKETS + 1]; /* the last: +Inf */
+    double duration_sum;
     uint64_t creates;
     uint64_t updates;
     uint64_t deletes;
@@ -74,6 +81,9 @@ struct ctl {
  */
 void ctl_event(struct ctl *c, const char *key, const char *ns, const char *name, const char *uid,
                bool warning, const char *reason, const char *action, const char *note);
+
+/* Records one reconcile's duration and outcome (result as for queue_done). */
+void ctl_observe(struct ctl *c, uint64_t started_ns, int result);
 
 /* Reconciles the Sandbox key ("namespace/name"); ends with queue_done. */
 void sync_sandbox(struct ctl *c, const char *key);

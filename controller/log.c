@@ -13,7 +13,40 @@
 #include <jansson.h>
 
 static enum log_level min_level = LOG_INFO;
+static enum log_format format = LOG_JSON;
 static const char *const names[] = {"debug", "info", "warn", "error"};
+
+void log_set_format(enum log_format f)
+{
+    format = f;
+}
+
+/* time LEVEL message key=value ...; values with spaces or quotes are
+ * written as JSON strings, so a line stays one line. */
+static void write_text(json_t *line)
+{
+    const char *k;
+    json_t *v;
+    fprintf(stderr, "%s %-5s %s", json_string_value(json_object_get(line, "ts")),
+            json_string_value(json_object_get(line, "level")),
+            json_string_value(json_object_get(line, "msg")));
+    json_object_foreach(line, k, v)
+    {
+        if (strcmp(k, "ts") == 0 || strcmp(k, "level") == 0 || strcmp(k, "msg") == 0)
+            continue;
+        const char *sv = json_string_value(v);
+        if (sv && sv[0] && !strpbrk(sv, " \"=\\") && !strpbrk(sv, "\n\r\t")) {
+            fprintf(stderr, " %s=%s", k, sv);
+            continue;
+        }
+        char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (text) {
+            fprintf(stderr, " %s=%s", k, text);
+            free(text);
+        }
+    }
+    fputc('\n', stderr);
+}
 
 void log_set_level(enum log_level level)
 {
@@ -60,6 +93,11 @@ void log_msg(enum log_level level, const char *msg, const char *fields, ...)
         } else {
             json_object_set_new(line, "log_error", json_string(err.text));
         }
+    }
+    if (format == LOG_TEXT) {
+        write_text(line);
+        json_decref(line);
+        return;
     }
     char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(line);

@@ -9,6 +9,13 @@ enum log_level {
     LOG_ERROR,
 };
 
+enum log_format {
+    LOG_JSON, /* one JSON object per line (the default: for log tools) */
+    LOG_TEXT, /* "time LEVEL message key=value ..." (for people) */
+};
+
+void log_set_format(enum log_format format);
+
 /* Lines below this level are dropped; LOG_INFO unless changed. */
 void log_set_level(enum log_level level);
 

@@ -33,6 +33,7 @@ int main(int argc, char **argv)
     enum log_level level;
     if (log_parse_level(opts.log_level, &level) == 0)
         log_set_level(level);
+    log_set_format(strcmp(opts.log_format, "text") == 0 ? LOG_TEXT : LOG_JSON);
 
     struct kube_config cfg;
     if (kube_config_load(&cfg, opts.kubeconfig, opts.context, err, sizeof(err)) != 0) {

@@ -55,6 +55,36 @@ static void process_figures(double *cpu_s, double *rss_bytes)
     }
 }
 
+static const char *const phase_names[] = {"",        "Pending", "Creating",
+                                          "Running", "Paused",  "Succeeded",
+                                          "Failed",  "Expired", "Terminating"};
+
+struct phases {
+    uint64_t n[sizeof(phase_names) / sizeof(phase_names[0])];
+};
+
+/* The cached status is canonical compact JSON, so the phase reads as
+ * "phase":"X"; a Sandbox without one counts under "". */
+static void count_phase(void *arg, const char *key, const void *obj)
+{
+    (void)key;
+    struct phases *ph = arg;
+    const struct sandbox_obj *s = obj;
+    const char *p = strstr(s->status, "\"phase\":\"");
+    size_t i = 0;
+    if (p) {
+        p += 9;
+        for (size_t k = 1; k < sizeof(phase_names) / sizeof(phase_names[0]); k++) {
+            size_t n = strlen(phase_names[k]);
+            if (strncmp(p, phase_names[k], n) == 0 && p[n] == '"') {
+                i = k;
+                break;
+            }
+        }
+    }
+    ph->n[i]++;
+}
+
 int metrics_render(const struct ctl *c, struct buf *b)
 {
     static const char *const verbs[] = {"GET", "POST", "PUT", "APPLY", "PATCH", "DELETE"};
@@ -77,6 +107,22 @@ int metrics_render(const struct ctl *c, struct buf *b)
                  c->synced >= 4 ? 1 : 0);
     rc |= metric(b, "kage_reconciles_total", "counter", "Sandbox reconciles run.", NULL,
                  (double)c->stats.reconciles);
+    rc |= metric(b, "kage_reconcile_errors_total", "counter",
+                 "Reconciles that ended in an error and are retried with backoff.", NULL,
+                 (double)c->stats.reconcile_errors);
+    rc |= header(b, "kage_reconcile_duration_seconds", "histogram",
+                 "Time from the start of a reconcile to its end, API round trips included.");
+    uint64_t cum = 0;
+    for (int i = 0; i <= CTL_DURATION_BUCKETS; i++) {
+        cum += c->stats.duration_buckets[i];
+        if (i < CTL_DURATION_BUCKETS)
+            snprintf(labels, sizeof(labels), "{le=\"%g\"}", ctl_duration_bounds[i]);
+        else
+            snprintf(labels, sizeof(labels), "{le=\"+Inf\"}");
+        rc |= sample(b, "kage_reconcile_duration_seconds_bucket", labels, (double)cum);
+    }
+    rc |= sample(b, "kage_reconcile_duration_seconds_sum", "", c->stats.duration_sum);
+    rc |= sample(b, "kage_reconcile_duration_seconds_count", "", (double)cum);
     rc |= metric(b, "kage_reconcile_refusals_total", "counter",
                  "Writes the API server refused (quota, admission, conflicts).", NULL,
                  (double)c->stats.failures);
@@ -93,6 +139,20 @@ int metrics_render(const struct ctl *c, struct buf *b)
     for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
         snprintf(labels, sizeof(labels), "{verb=\"%s\"}", verbs[i]);
         rc |= sample(b, "kage_api_requests_total", labels, (double)cs.by_verb[i]);
+    }
+    rc |= header(b, "kage_api_responses_total", "counter",
+                 "Finished API request attempts by verb and HTTP code (0: no response).");
+    for (size_t v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++) {
+        for (int k = 0; k < KUBE_CODES; k++) {
+            if (!cs.by_code[v][k])
+                continue;
+            if (kube_stat_codes[k] < 0)
+                snprintf(labels, sizeof(labels), "{verb=\"%s\",code=\"other\"}", verbs[v]);
+            else
+                snprintf(labels, sizeof(labels), "{verb=\"%s\",code=\"%d\"}", verbs[v],
+                         kube_stat_codes[k]);
+            rc |= sample(b, "kage_api_responses_total", labels, (double)cs.by_code[v][k]);
+        }
     }
     rc |= metric(b, "kage_api_retries_total", "counter", "API requests retried.", NULL,
                  (double)cs.retries);
@@ -123,6 +183,21 @@ int metrics_render(const struct ctl *c, struct buf *b)
         informer_stats(infs[i], &is);
         snprintf(labels, sizeof(labels), "{resource=\"%s\"}", names[i]);
         rc |= sample(b, "kage_watch_events_total", labels, (double)is.events);
+    }
+    rc |= header(b, "kage_watch_restarts_total", "counter",
+                 "Watches reopened after an error or a relist, by resource.");
+    for (int i = 0; i < 4; i++) {
+        struct informer_stats is;
+        informer_stats(infs[i], &is);
+        snprintf(labels, sizeof(labels), "{resource=\"%s\"}", names[i]);
+        rc |= sample(b, "kage_watch_restarts_total", labels, (double)(is.reconnects + is.relists));
+    }
+    struct phases ph = {0};
+    informer_foreach(c->sandboxes, count_phase, &ph);
+    rc |= header(b, "kage_sandboxes", "gauge", "Sandboxes by the phase in their status.");
+    for (size_t i = 0; i < sizeof(phase_names) / sizeof(phase_names[0]); i++) {
+        snprintf(labels, sizeof(labels), "{phase=\"%s\"}", phase_names[i]);
+        rc |= sample(b, "kage_sandboxes", labels, (double)ph.n[i]);
     }
     rc |= header(b, "kage_relists_total", "counter", "LISTs after the first (410, ERROR events).");
     for (int i = 0; i < 4; i++) {

@@ -26,6 +26,7 @@ enum {
     OPT_LEASE_NAMESPACE,
     OPT_LEASE_NAME,
     OPT_WORKERS,
+    OPT_LOG_FORMAT,
 };
 
 static const struct option long_opts[] = {
@@ -40,6 +41,7 @@ static const struct option long_opts[] = {
     {"leader-election-namespace", required_argument, NULL, OPT_LEASE_NAMESPACE},
     {"leader-election-id", required_argument, NULL, OPT_LEASE_NAME},
     {"workers", required_argument, NULL, OPT_WORKERS},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
     {"watch", required_argument, NULL, OPT_WATCH},
     {"namespace", required_argument, NULL, OPT_NAMESPACE},
     {"selector", required_argument, NULL, OPT_SELECTOR},
@@ -61,6 +63,7 @@ void options_usage(void *stream, const char *prog)
         "  --context NAME                 kubeconfig context (default: its current-context)\n"
         "  --default-runtime-class NAME   runtimeClassName for sandbox pods (default: kata-fc)\n"
         "  --log-level LEVEL              debug, info, warn or error (default: info)\n"
+        "  --log-format FORMAT            json (default) or text\n"
         "  --http-addr ADDR               serve /healthz, /readyz, /metrics (default: 127.0.0.1:8081; \"\" = off)\n"
         "  --leader-elect                 reconcile only while holding the leader Lease\n"
         "  --leader-election-namespace NS namespace of the Lease (default: in-cluster namespace, else kage-system)\n"
@@ -96,6 +99,7 @@ int options_parse(struct options *opts, int argc, char **argv, char *err, size_t
     memset(opts, 0, sizeof(*opts));
     opts->default_runtime_class = "kata-fc";
     opts->log_level = "info";
+    opts->log_format = "json";
     opts->http_addr = "127.0.0.1:8081";
     opts->lease_name = "kage-controller";
     err[0] = '\0';
@@ -158,6 +162,13 @@ int options_parse(struct options *opts, int argc, char **argv, char *err, size_t
                 snprintf(err, errlen, "--workers must be a number from 1 to 10000, not %s", optarg);
                 return -1;
             }
+            break;
+        case OPT_LOG_FORMAT:
+            if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
+                snprintf(err, errlen, "--log-format must be json or text, not %s", optarg);
+                return -1;
+            }
+            opts->log_format = optarg;
             break;
         case OPT_WATCH:
             opts->watch = optarg;

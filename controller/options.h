@@ -17,6 +17,7 @@ struct options {
     const char *context;               /* NULL: the kubeconfig's current-context */
     const char *default_runtime_class; /* runtimeClassName when the class names none */
     const char *log_level;             /* "debug", "info", "warn", "error" */
+    const char *log_format;            /* "json" or "text" */
     const char *http_addr;             /* /healthz, /readyz, /metrics; "" = off */
     bool leader_elect;                 /* contend for the Lease before reconciling */
     const char *lease_namespace;       /* NULL: the in-cluster namespace, else kage-system */

@@ -520,6 +520,7 @@ void sync__next(struct run *r)
         case STEP_DONE: {
             struct queue *q = r->c->queue;
             int result = r->result;
+            ctl_observe(r->c, r->started, result);
             char key[QUEUE_KEY_MAX + 1];
             memcpy(key, r->key, sizeof(key));
             run_free(r);
@@ -546,6 +547,7 @@ void sync_sandbox(struct ctl *c, const char *key)
         return;
     }
     r->c = c;
+    r->started = uv_hrtime();
     if (sync__prepare(r, s) != 0) {
         run_free(r);
         queue_done(c->queue, key, -ENOMEM);

@@ -22,6 +22,7 @@ enum step {
 
 struct run {
     struct ctl *c;
+    uint64_t started; /* uv_hrtime() when the reconcile began */
     char key[QUEUE_KEY_MAX + 1];
     char ns[256];
     char name[256];

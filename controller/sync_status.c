@@ -52,6 +52,22 @@ static json_t *status_patch(json_t *old, json_t *neu)
     return json_pack("{s:o}", "status", st);
 }
 
+/* The status of the Ready condition in a status object, "" when none. */
+static const char *ready_status(const json_t *status)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(status, "conditions"), i, c)
+    {
+        const char *t = json_string_value(json_object_get(c, "type"));
+        if (t && strcmp(t, "Ready") == 0) {
+            const char *s = json_string_value(json_object_get(c, "status"));
+            return s ? s : "";
+        }
+    }
+    return "";
+}
+
 bool sync__status(struct run *r)
 {
     char now[32];
@@ -109,6 +125,15 @@ bool sync__status(struct run *r)
         free(text);
         json_decref(neu);
         return true;
+    }
+    /* A sandbox that becomes ready (again) is worth an Event: it says when
+     * a failure or a wait ended. */
+    const char *was = ready_status(old), *is = ready_status(neu);
+    if (strcmp(is, "True") == 0 && strcmp(was, "True") != 0) {
+        char note[300];
+        const char *node = json_string_value(json_object_get(neu, "nodeName"));
+        snprintf(note, sizeof(note), "the sandbox is ready on node %s", node ? node : "(unknown)");
+        sync__event(r, false, "SandboxReady", "Reconcile", note);
     }
     json_t *patch = status_patch(old, neu);
     json_decref(neu);

@@ -162,6 +162,21 @@ static void on_retry_timer(uv_timer_t *t)
     kick(c);
 }
 
+const int kube_stat_codes[KUBE_CODES] = {0,   200, 201, 400, 401, 403, 404, 409,
+                                         410, 422, 429, 500, 502, 503, 504, -1};
+
+static void count_code(struct kube_client *c, enum kube_verb verb, long code)
+{
+    int i = KUBE_CODES - 1;
+    for (int k = 0; k < KUBE_CODES - 1; k++) {
+        if (kube_stat_codes[k] == code) {
+            i = k;
+            break;
+        }
+    }
+    c->stats.by_code[verb][i]++;
+}
+
 /* The transfer of r is over: decide between callback and retry. */
 static void req_finish_transfer(struct kube_request *r, CURLcode result)
 {
@@ -171,6 +186,7 @@ static void req_finish_transfer(struct kube_request *r, CURLcode result)
     int have_err = 0;
 
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+    count_code(c, r->verb, code);
     TAILQ_REMOVE(&c->active, r, link);
     if (!r->watch)
         c->stats.in_flight--;

@@ -53,6 +53,10 @@ typedef int (*kube_watch_line_cb)(void *arg, char *line, size_t len);
  * timeoutSeconds ran out), else why it failed (HTTP error or transport). */
 typedef void (*kube_watch_end_cb)(void *arg, const struct kube_error *err);
 
+/* The response codes counted per verb: 0 (no response), then these. */
+#define KUBE_CODES 16
+extern const int kube_stat_codes[KUBE_CODES]; /* [0] = 0, [KUBE_CODES - 1] = -1: any other */
+
 /* Counters for /metrics and benchmarks. */
 struct kube_client_stats {
     uint64_t requests; /* sent, retries included */
@@ -60,6 +64,7 @@ struct kube_client_stats {
     uint64_t failures; /* finished with an error */
     uint64_t watches;  /* watch streams opened */
     uint64_t by_verb[KUBE_DELETE + 1];
+    uint64_t by_code[KUBE_DELETE + 1][KUBE_CODES]; /* finished attempts, see kube_stat_codes */
     unsigned in_flight;
     unsigned waiting; /* queued behind max_in_flight */
 };

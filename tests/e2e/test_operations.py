@@ -135,6 +135,12 @@ def test_health_readiness_and_metrics_are_served(kubectl, make_namespace, replic
     assert samples['kage_api_requests_total{verb="POST"}'] >= 2
     assert samples["kage_reconciles_total"] >= 1
     assert samples["process_resident_memory_bytes"] > 0
+    assert samples['kage_api_responses_total{verb="POST",code="201"}'] >= 2
+    assert samples['kage_reconcile_duration_seconds_bucket{le="+Inf"}'] == \
+        samples["kage_reconcile_duration_seconds_count"] >= 1
+    assert samples['kage_sandboxes{phase="Running"}'] >= 1
+    assert 'kage_watch_restarts_total{resource="sandboxes"}' in samples
+    assert "# TYPE kage_reconcile_duration_seconds histogram" in text
     assert "# TYPE kage_api_requests_total counter" in text
     assert get(a.port, "/nope")[0] == 404
 
