@@ -257,19 +257,28 @@ static enum MHD_Result serve(struct httpd *s, struct MHD_Connection *conn, const
     return ret;
 }
 
+/* Whether the request announces a body. */
+static bool has_body(struct MHD_Connection *conn)
+{
+    const char *len =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    return (len && strcmp(len, "0") != 0) ||
+           MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+}
+
 /*
  * MHD's access handler: called once the headers are in, then once per piece
- * of request body, then once more with none. A response queued on the first
- * call makes MHD close the connection afterwards (it will not read the rest
- * of the request), so GET and HEAD are answered on the second call, keeping
- * the connection alive; other methods, and requests that carry a body, are
- * answered at once and the connection closed, so no body is ever read.
+ * of request body, then once more with none. MHD takes a response only on
+ * the first call or the last; one queued on the first makes it close the
+ * connection afterwards rather than read the rest of the request. So a GET
+ * or HEAD without a body is answered on the last call, keeping the
+ * connection alive, and anything else on the first, so that no body is read.
  */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
-    static int headers_seen, answered;
+    static int headers_seen;
     struct httpd *s = cls;
     (void)version;
     (void)upload_data;
@@ -280,14 +289,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return respond_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n", "GET, HEAD");
     if (!*con_cls) {
         *con_cls = &headers_seen;
+        if (has_body(conn))
+            return serve(s, conn, method, url);
         return MHD_YES;
     }
-    if (*con_cls == &answered) { /* more body after an early answer: dropped */
+    if (*upload_data_size) { /* not announced, so not expected: dropped */
         *upload_data_size = 0;
         return MHD_YES;
     }
-    *con_cls = &answered;
-    return serve(s, conn, method, url); /* with a body: closes after */
+    return serve(s, conn, method, url);
 }
 
 /* A closed connection may have been holding the daemon at its connection

@@ -44,8 +44,9 @@ struct httpd_opts {
  * httpd_port - and serves requests with h(arg, ...). Returns 0 with the
  * server in *out, or a negative errno with one line in err: -EINVAL for an
  * address not of those forms, -EADDRINUSE naming the address when the port
- * is taken, another bind/listen errno, or -ENOMEM. On error h is never
- * called and *out is untouched. Release with httpd_close.
+ * is taken, another bind/listen errno, -ENOMEM, or -EIO when libmicrohttpd
+ * fails without one. On error h is never called and *out is untouched.
+ * Release with httpd_close.
  */
 int httpd_start(uv_loop_t *loop, const char *addr, httpd_handler h, void *arg, struct httpd **out,
                 char *err, size_t errlen);
@@ -61,8 +62,9 @@ int httpd_port(const struct httpd *s);
  * Stops listening and closes every connection at once (a response not yet
  * sent is lost); the handler is not called again. s is freed after its
  * libuv handles close, then cb(arg) runs (cb may be NULL). May be called
- * from the handler: the server then closes as soon as the handler's
- * response has been handed over. Call once.
+ * from the handler: the server then closes when the current MHD_run
+ * returns, by when a small response to that request has been written.
+ * Call once.
  */
 void httpd_close(struct httpd *s, void (*cb)(void *arg), void *arg);
 
