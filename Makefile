@@ -20,7 +20,7 @@ UNIT_SRC    := $(sort $(wildcard tests/unit/test_*.c))
 # Two build flavours: plain (build/) and address+undefined sanitizers (build-asan/).
 SAN_FLAGS   := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-.PHONY: all deps build-cluster test test-unit test-asan test-e2e lint run up down \
+.PHONY: all deps build-cluster test test-unit test-asan test-e2e test-gitops lint run up down \
         cluster-up cluster-down clean
 
 all: bin/kage-controller
@@ -73,7 +73,13 @@ cluster-down:
 test-e2e: all build-cluster
 	@tests/e2e/run.sh
 
-test: deps all lint test-unit test-asan test-e2e
+# GitOps health: the Argo CD script (Lua 5.1) and kstatus (Flux) on the
+# same Sandbox fixtures.
+test-gitops: deps
+	@tests/argocd/test_health.sh
+	@cd tests/kstatus && go test ./...
+
+test: deps all lint test-unit test-asan test-gitops test-e2e
 
 lint:
 	@scripts/lint.sh

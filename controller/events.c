@@ -13,6 +13,7 @@
 #include "kube/path.h"
 #include "leader.h"
 #include "log.h"
+#include "utf8.h"
 
 #define EVENT_REPEAT_MS (10u * 60 * 1000)
 #define NOTE_MAX        1024 /* the API's limit on note */
@@ -58,13 +59,7 @@ void ctl_event(struct ctl *c, const char *key, const char *ns, const char *name,
     clock_gettime(CLOCK_REALTIME, &ts);
     snprintf(prefix, sizeof(prefix), "%s.%llx", name,
              (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec);
-    /* Cut the note without splitting a UTF-8 sequence. */
-    size_t n = strnlen(note, NOTE_MAX + 1);
-    if (n > NOTE_MAX) {
-        n = NOTE_MAX;
-        while (n > 0 && ((unsigned char)note[n] & 0xC0) == 0x80)
-            n--;
-    }
+    size_t n = utf8_cut(note, NOTE_MAX);
     memcpy(cut, note, n);
     cut[n] = '\0';
     json_t *ev = json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:s, s:s, s:s, s:s, s:s, s:s, "

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "sync.h"
+#include "utf8.h"
 #include "kube/buf.h"
 #include "kube/path.h"
 #include "log.h"
@@ -44,6 +45,7 @@ void sync__block(struct run *r, const char *reason, bool is_policy, const char *
     va_start(ap, fmt);
     vsnprintf(r->block_message, sizeof(r->block_message), fmt, ap);
     va_end(ap);
+    utf8_trim_tail(r->block_message); /* an API message may be cut mid-character */
 }
 
 /* Maps an API refusal of a write to a status reason and a retry policy. */

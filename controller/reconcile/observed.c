@@ -12,6 +12,8 @@
 
 #include <openssl/evp.h>
 
+#include "utf8.h"
+
 #define PACK_MAX    24
 #define SHORT_MAX   253  /* names, IPs, reasons */
 #define MESSAGE_MAX 1024 /* messages kept for status */
@@ -25,25 +27,13 @@ struct packer {
     size_t total;
 };
 
-/* Length of s cut to at most max bytes without splitting a UTF-8 sequence. */
-static size_t cut_utf8(const char *s, size_t max)
-{
-    size_t n = strnlen(s, max + 1);
-    if (n <= max)
-        return n;
-    n = max;
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-        n--;
-    return n;
-}
-
 static void pack(struct packer *p, size_t off, const char *s, size_t max)
 {
     if (!s)
         s = "";
     p->off[p->n] = off;
     p->src[p->n] = s;
-    p->len[p->n] = cut_utf8(s, max);
+    p->len[p->n] = utf8_cut(s, max);
     p->total += p->len[p->n] + 1;
     p->n++;
 }
@@ -216,16 +206,73 @@ void *observed_decode_policy(json_t *obj, char *err, size_t errlen)
     return pol;
 }
 
+/* jansson ignores a failed write of an object key (dump.c), so json_dumps
+ * can succeed with text missing a piece; these sinks remember a failure. */
+struct sha_sink {
+    EVP_MD_CTX *ctx;
+    bool failed;
+};
+
+static int sha_chunk(const char *buf, size_t size, void *data)
+{
+    struct sha_sink *s = data;
+    if (!s->failed && !EVP_DigestUpdate(s->ctx, buf, size))
+        s->failed = true;
+    return s->failed ? -1 : 0;
+}
+
+struct text_sink {
+    char *data;
+    size_t len, cap;
+    bool failed;
+};
+
+static int text_chunk(const char *buf, size_t size, void *data)
+{
+    struct text_sink *t = data;
+    if (!t->failed && t->len + size + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 256;
+        while (cap < t->len + size + 1)
+            cap *= 2;
+        char *d = realloc(t->data, cap);
+        if (!d)
+            t->failed = true;
+        else {
+            t->data = d;
+            t->cap = cap;
+        }
+    }
+    if (t->failed)
+        return -1;
+    memcpy(t->data + t->len, buf, size);
+    t->len += size;
+    t->data[t->len] = '\0';
+    return 0;
+}
+
+/* v as canonical text (compact, sorted keys), or NULL on ENOMEM; free(). */
+static char *canonical_text(json_t *v)
+{
+    struct text_sink t = {0};
+    if (json_dump_callback(v, text_chunk, &t, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) ||
+        t.failed || !t.data) {
+        free(t.data);
+        return NULL;
+    }
+    return t.data;
+}
+
 int observed_hash(json_t *v, char out[SPEC_HASH_LEN + 1])
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-    if (!text)
-        return -ENOMEM;
-    int ok = EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL);
-    free(text);
+    struct sha_sink s = {EVP_MD_CTX_new(), false};
+    int ok = s.ctx && EVP_DigestInit_ex(s.ctx, EVP_sha256(), NULL) &&
+             json_dump_callback(v, sha_chunk, &s,
+                                JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) == 0 &&
+             !s.failed && EVP_DigestFinal_ex(s.ctx, md, &mdlen);
+    EVP_MD_CTX_free(s.ctx);
     if (!ok)
         return -ENOMEM;
     for (int i = 0; i < SPEC_HASH_LEN / 2; i++) {
@@ -248,10 +295,8 @@ void *observed_decode_sandbox(json_t *obj, char *err, size_t errlen)
     }
     json_t *spec = json_object_get(obj, "spec");
     json_t *status = json_object_get(obj, "status");
-    char *spec_text =
-        json_dumps(spec ? spec : json_null(), JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-    char *status_text =
-        json_is_object(status) ? json_dumps(status, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");
+    char *spec_text = canonical_text(spec ? spec : json_null());
+    char *status_text = json_is_object(status) ? canonical_text(status) : strdup("{}");
     struct sandbox_obj *s = NULL;
     if (spec_text && status_text) {
         struct packer p = {0};
@@ -280,7 +325,15 @@ json_t *observed_sandbox_json(const struct sandbox_obj *s)
     json_error_t e;
     json_t *spec = json_loads(s->spec, JSON_DECODE_ANY, &e);
     json_t *status = json_loads(s->status, 0, &e);
-    if (!spec || !status) {
+    /* jansson's lexer ignores a failed append (load.c lex_save), so a parse
+     * under ENOMEM can drop a byte and succeed: check it against the text. */
+    char *spec_back = spec ? canonical_text(spec) : NULL;
+    char *status_back = status ? canonical_text(status) : NULL;
+    bool same = spec_back && status_back && strcmp(spec_back, s->spec) == 0 &&
+                strcmp(status_back, s->status) == 0;
+    free(spec_back);
+    free(status_back);
+    if (!same) {
         json_decref(spec);
         json_decref(status);
         return NULL;

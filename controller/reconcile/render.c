@@ -75,9 +75,14 @@ static json_t *render_ports(const json_t *ports)
         json_t *port = json_pack("{s:s, s:O}", "protocol", proto ? proto : "TCP", "port",
                                  json_object_get(p, "port"));
         json_t *end = json_object_get(p, "endPort");
-        if (!port || (end && json_object_set(port, "endPort", end) != 0) ||
-            json_array_append_new(out, port) != 0) {
+        /* A null endPort is an absent one, as for the validator. */
+        if (!port || (json_is_integer(end) && json_object_set(port, "endPort", end) != 0)) {
             json_decref(port);
+            json_decref(out);
+            return NULL;
+        }
+        /* json_array_append_new releases port when it fails. */
+        if (json_array_append_new(out, port) != 0) {
             json_decref(out);
             return NULL;
         }
@@ -209,19 +214,25 @@ static json_t *render_env(const json_t *spec)
         int rc;
         if (!item)
             goto fail;
-        if (from) {
+        /* JSON null counts as absent, as for the validator. */
+        if (json_is_object(from)) {
             json_t *sec = json_object_get(from, "secretKeyRef");
-            json_t *ref = sec ? sec : json_object_get(from, "configMapKeyRef");
+            bool secret = json_is_object(sec);
+            json_t *ref = secret ? sec : json_object_get(from, "configMapKeyRef");
             rc = json_object_set_new(
                 item, "valueFrom",
-                json_pack("{s:{s:O, s:O}}", sec ? "secretKeyRef" : "configMapKeyRef", "name",
+                json_pack("{s:{s:O, s:O}}", secret ? "secretKeyRef" : "configMapKeyRef", "name",
                           json_object_get(ref, "name"), "key", json_object_get(ref, "key")));
         } else {
             json_t *v = json_object_get(e, "value");
             rc = json_object_set_new(item, "value",
                                      json_string(json_is_string(v) ? json_string_value(v) : ""));
         }
-        if (rc || json_array_append_new(out, item))
+        if (rc) {
+            json_decref(item);
+            goto fail;
+        }
+        if (json_array_append_new(out, item))
             goto fail;
     }
     return out;
@@ -321,13 +332,11 @@ json_t *render_pod(const json_t *sandbox, const struct render_opts *o)
 
     const json_t *cls = o->class_spec;
     const char *runtime = json_string_value(json_object_get(cls, "runtimeClassName"));
-    json_t *labels = json_deep_copy(json_object_get(cls, "podLabels"));
-    json_t *annotations = json_deep_copy(json_object_get(cls, "podAnnotations"));
+    /* NULL now means only that a copy failed, never "the class has none". */
+    json_t *cl = json_object_get(cls, "podLabels"), *ca = json_object_get(cls, "podAnnotations");
+    json_t *labels = json_is_object(cl) ? json_deep_copy(cl) : json_object();
+    json_t *annotations = json_is_object(ca) ? json_deep_copy(ca) : json_object();
     json_t *ours = labels_for(name);
-    if (!labels)
-        labels = json_object();
-    if (!annotations)
-        annotations = json_object();
     /* kage's labels win over the class's: they select the pod's policies. */
     if (!labels || !annotations || !ours || json_object_update(labels, ours)) {
         json_decref(labels);

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "reconcile/render.h"
+#include "utf8.h"
 
 struct verdict {
     const char *phase;
@@ -31,8 +32,11 @@ static void say(struct verdict *v, const char *phase, bool ready, const char *re
     v->ready = ready;
     v->reason = reason;
     va_start(ap, fmt);
-    vsnprintf(v->message, sizeof(v->message), fmt, ap);
+    int n = vsnprintf(v->message, sizeof(v->message), fmt, ap);
     va_end(ap);
+    /* Cut short: a split character would make json_pack refuse it all. */
+    if (n >= (int)sizeof(v->message))
+        utf8_trim_tail(v->message);
 }
 
 static bool is_image_failure(const char *r)
@@ -73,7 +77,7 @@ static void judge_pod(struct verdict *v, const struct status_facts *f)
             say(v, "Creating", false, "ContainerNotReady", "the container is not ready yet");
         return;
     case POD_SUCCEEDED:
-        say(v, "Succeeded", false, "Completed", "the command exited with code 0");
+        say(v, "Succeeded", true, "Completed", "the command exited with code 0");
         return;
     case POD_FAILED:
         if (strncmp(p->term_message, BEFORE_SCRIPT_FAILED, bl) == 0)
@@ -114,12 +118,18 @@ static bool listed(const char *reason, const char *const *list, size_t n)
     return false;
 }
 
+/*
+ * Ready says the sandbox is in the state its spec asks for: running and
+ * usable, or deliberately paused, completed or expired (the phase and
+ * reason say which). kstatus, and with it Flux, reads a Ready=False without
+ * Stalled as "still in progress", which a paused or finished sandbox is not.
+ */
 static void judge(struct verdict *v, const struct status_facts *f, const char *pod_name)
 {
     if (f->invalid)
         say(v, "Failed", false, "InvalidSpec", "%s: %s", f->invalid->field, f->invalid->message);
     else if (f->expired)
-        say(v, "Expired", false, "Expired",
+        say(v, "Expired", true, "Expired",
             "the sandbox's lifetime ended at %s; its pod was removed and the Sandbox kept "
             "(shutdownPolicy Retain)",
             f->expires_at ? f->expires_at : "its deadline");
@@ -131,7 +141,7 @@ static void judge(struct verdict *v, const struct status_facts *f, const char *p
                 : "Pending",
             false, f->block_reason, "%s", f->block_message ? f->block_message : f->block_reason);
     else if (f->paused)
-        say(v, "Paused", false, "Paused", "%s",
+        say(v, "Paused", !f->pod, f->pod ? "Pausing" : "Paused", "%s",
             f->pod ? "pausing: the pod is being removed; the network policies stay"
                    : "the sandbox is paused: it has no pod; the network policies stay");
     else if (!f->policies_ready)
@@ -200,9 +210,7 @@ json_t *sbxstatus_render(const json_t *old_status, int64_t generation, const cha
     if (!st)
         return NULL;
     /* kstatus: Reconciling while on the way, Stalled when a person must act. */
-    bool settled = (strcmp(v.phase, "Running") == 0 && v.ready) ||
-                   strcmp(v.phase, "Succeeded") == 0 || strcmp(v.phase, "Paused") == 0 ||
-                   strcmp(v.phase, "Expired") == 0;
+    bool settled = v.ready;
     bool stalled =
         strcmp(v.phase, "Failed") == 0 ||
         listed(v.reason, stalling_blocks, sizeof(stalling_blocks) / sizeof(*stalling_blocks));
