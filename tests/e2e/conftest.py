@@ -208,3 +208,14 @@ def kage(kubectl, tmp_path_factory):
     denied = [l for l in ctl.log_lines() if l.get("code") == 403 and
               'User "system:serviceaccount:kage-system:kage-controller" cannot' in l.get("message", "")]
     assert not denied, f"the controller was refused by RBAC: {denied}"
+
+
+@pytest.fixture(scope="module")
+def without_controller(kage):
+    """For a module that checks what the API server alone does (admission,
+    defaults, status rules): the session's controller is stopped for it and
+    started again after, so nothing reconciles the objects it makes."""
+    assert kage.stop() == 0
+    yield
+    kage.start()
+    kage.wait_synced()

@@ -27,7 +27,7 @@ NOT_CHECKED = (
 
 
 @pytest.fixture(scope="module")
-def crd(kubectl):
+def crd(kubectl, without_controller):
     kubectl.run("apply", "-f", str(CRD))
     kubectl.run("wait", "--for=condition=Established", "--timeout=60s", "crd/sandboxclasses.kage.dev")
     # kubectl's discovery cache learns about the new resource on first use.
