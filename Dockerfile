@@ -1,21 +1,40 @@
-# kage-controller image: build on Debian bookworm, run from a minimal root
-# holding the binary and the shared libraries it links.
+# kage-controller image. `make image` (scripts/image.sh) builds it with podman
+# as kage-controller:$(VERSION); with no registry, the script makes the base
+# below locally (debootstrap) when it is not already in podman's storage.
+#
+# Stage 1 builds the binary on Debian bookworm. Stage 2 starts from scratch
+# and holds only the binary, the shared libraries ldd lists for it (the
+# loader included) and the CA bundle: no shell, no package manager, a fixed
+# non-root UID/GID matching the Deployment's runAsUser/runAsGroup.
+
 FROM debian:bookworm-slim AS build
-RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends \
-        build-essential pkg-config libcurl4-openssl-dev libuv1-dev libjansson-dev \
-        libyaml-dev libssl-dev ca-certificates && rm -rf /var/lib/apt/lists/*
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        build-essential pkg-config ca-certificates \
+        libcurl4-openssl-dev libuv1-dev libjansson-dev libyaml-dev libssl-dev \
+        libmicrohttpd-dev >/dev/null \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
 COPY controller/ controller/
-RUN make bin/kage-controller
-# Gather the binary's shared libraries (and the loader) for the runtime stage.
-RUN mkdir -p /out/lib && cp bin/kage-controller /out/ && \
-    ldd bin/kage-controller | awk '/=>/ {print $3} /ld-linux/ {print $1}' | \
-        xargs -I{} cp --parents -L {} /out/lib/
+ARG VERSION=0.1.0
+RUN make -j"$(nproc)" VERSION="$VERSION" bin/kage-controller
+# /out becomes the runtime root: the stripped binary, every library ldd
+# resolves (copied as regular files under the path the loader searches) and
+# the program interpreter. A library ldd cannot find fails the build.
+RUN set -eu; \
+    mkdir -p /out/etc/ssl/certs; \
+    strip --strip-unneeded -o /out/kage-controller bin/kage-controller; \
+    if ldd bin/kage-controller | grep 'not found'; then exit 1; fi; \
+    ldd bin/kage-controller \
+      | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' \
+      | sort -u | while read -r lib; do cp --parents -L "$lib" /out/; done; \
+    interp=$(readelf -l bin/kage-controller | sed -n 's/.*interpreter: \(.*\)]/\1/p'); \
+    test -e "/out$interp"; \
+    cp -L /etc/ssl/certs/ca-certificates.crt /out/etc/ssl/certs/; \
+    chmod -R a+rX,go-w /out
 
 FROM scratch
-COPY --from=build /out/lib/ /
-COPY --from=build /out/kage-controller /kage-controller
-COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --from=build /out/ /
 USER 65532:65532
 ENTRYPOINT ["/kage-controller"]

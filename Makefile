@@ -20,7 +20,8 @@ UNIT_SRC    := $(sort $(wildcard tests/unit/test_*.c))
 # Two build flavours: plain (build/) and address+undefined sanitizers (build-asan/).
 SAN_FLAGS   := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-.PHONY: all deps build-cluster test test-unit test-asan test-e2e test-gitops lint run up down \
+.PHONY: all deps build-cluster test test-unit test-asan test-e2e test-gitops image test-image \
+        lint run up down \
         cluster-up cluster-down clean
 
 all: bin/kage-controller
@@ -79,7 +80,15 @@ test-gitops: deps
 	@tests/argocd/test_health.sh
 	@cd tests/kstatus && go test ./...
 
-test: deps all lint test-unit test-asan test-gitops test-e2e
+# The container image kage-controller:$(VERSION), built with podman from a
+# debootstrapped base (no registry is needed), and its checks.
+image:
+	@VERSION=$(VERSION) scripts/image.sh
+
+test-image:
+	@VERSION=$(VERSION) tests/image/test_image.sh
+
+test: deps all lint test-unit test-asan test-gitops test-image test-e2e
 
 lint:
 	@scripts/lint.sh
