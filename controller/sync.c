@@ -389,6 +389,19 @@ static bool step_pod(struct run *r)
     return false;
 }
 
+/* Whether the baseline and the sandbox's own policy (owned by it) exist,
+ * as the cache shows them. */
+static void kept_policies(struct run *r)
+{
+    char key[600];
+    snprintf(key, sizeof(key), "%s/%s", r->ns, BASELINE_POLICY);
+    const struct policy_obj *b = informer_get(r->c->policies, key);
+    const struct policy_obj *p = informer_get(r->c->policies, r->key);
+    r->baseline_ok = b && !b->deleting;
+    r->policy_ok = p && !p->deleting && p->owned && strcmp(p->owner_uid, r->uid) == 0;
+    r->kept_rules = r->policy_ok ? p->egress_rules : 0;
+}
+
 /* ---- the chain -------------------------------------------------------- */
 
 /* ---- the Sandbox itself ---------------------------------------------- */
@@ -473,7 +486,9 @@ void sync__next(struct run *r)
             }
             if (r->block_reason[0]) {
                 /* Blocked before any write (class missing or violated):
-                 * existing policies stay; an unwanted pod goes. */
+                 * existing policies stay, and the status says whether they
+                 * are there; an unwanted pod goes. */
+                kept_policies(r);
                 r->step = r->pod_unwanted ? STEP_POD : STEP_STATUS;
                 continue;
             }

@@ -52,6 +52,7 @@ struct run {
     bool delete_sandbox; /* expired with shutdownPolicy Delete */
     bool pod_unwanted;   /* paused, expired or against the class: remove the pod */
     char expires_at[32]; /* RFC 3339, "" without a lifetime */
+    int kept_rules;      /* egress rules of the policy kept while blocked */
 };
 
 /* Records why progress stopped; the first blocker wins. */

@@ -95,7 +95,7 @@ bool sync__status(struct run *r)
         .block_message = r->block_message,
         .block_is_policy = r->block_is_policy,
         .policies_ready = r->baseline_ok && r->policy_ok,
-        .egress_rules = (unsigned)json_array_size(policy_egress),
+        .egress_rules = r->policy ? (int)json_array_size(policy_egress) : r->kept_rules,
         .pod = (pod && pod->owned && strcmp(pod->owner_uid, r->uid) == 0) ? pod : NULL,
         .pod_replacing = r->pod_replacing,
         .memory_limit = json_string_value(limits),

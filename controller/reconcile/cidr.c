@@ -61,8 +61,10 @@ int cidr_parse(const char *s, struct cidr *out)
     memset(&c, 0, sizeof(c));
     const char *colon = strrchr(text, ':');
     c.family = colon ? AF_INET6 : AF_INET;
-    /* Also the "::ffff:1.2.3.4" tail; hex groups may have leading zeros. */
-    if (octet_has_leading_zero(colon ? colon + 1 : text))
+    /* Also the "::ffff:1.2.3.4" tail; hex groups ("::0001") may have
+     * leading zeros, so an IPv6 tail is checked only when dotted. */
+    const char *quad = colon ? colon + 1 : text;
+    if (strchr(quad, '.') && octet_has_leading_zero(quad))
         return -EINVAL;
     if (inet_pton(c.family, text, c.addr) != 1)
         return -EINVAL;

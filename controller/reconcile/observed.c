@@ -198,6 +198,7 @@ void *observed_decode_policy(json_t *obj, char *err, size_t errlen)
     pol->managed = manager && strcmp(manager, "kage") == 0;
     pol->deleting = json_object_get(md, "deletionTimestamp") != NULL;
     json_t *spec = json_object_get(obj, "spec");
+    pol->egress_rules = (int)json_array_size(json_object_get(spec, "egress"));
     if (observed_hash(spec ? spec : json_null(), pol->spec_hash) != 0) {
         free(pol);
         snprintf(err, errlen, "out of memory");

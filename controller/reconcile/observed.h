@@ -61,6 +61,7 @@ struct policy_obj {
     bool owned;   /* controller owner is a kage.dev Sandbox */
     bool managed; /* label app.kubernetes.io/managed-by=kage */
     bool deleting;
+    int egress_rules; /* rules in spec.egress */
     char spec_hash[SPEC_HASH_LEN + 1];
     char data[];
 };

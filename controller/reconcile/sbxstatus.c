@@ -189,7 +189,7 @@ json_t *sbxstatus_render(const json_t *old_status, int64_t generation, const cha
     if (isolated) {
         net_reason = "PoliciesApplied";
         snprintf(net_msg, sizeof(net_msg),
-                 "all ingress denied; egress limited to %u rule%s by NetworkPolicy %s",
+                 "all ingress denied; egress limited to %d rule%s by NetworkPolicy %s",
                  f->egress_rules, f->egress_rules == 1 ? "" : "s", pod_name);
     } else if (f->invalid) {
         net_reason = "InvalidSpec";
@@ -198,6 +198,10 @@ json_t *sbxstatus_render(const json_t *old_status, int64_t generation, const cha
         net_reason = f->block_reason;
         snprintf(net_msg, sizeof(net_msg), "%s",
                  f->block_message ? f->block_message : f->block_reason);
+    } else if (f->block_reason) {
+        net_reason = "PolicyPending";
+        snprintf(net_msg, sizeof(net_msg),
+                 "no network policy is created while the sandbox is blocked (%s)", f->block_reason);
     } else {
         net_reason = "PolicyPending";
         snprintf(net_msg, sizeof(net_msg), "the network policies are being created");

@@ -21,7 +21,8 @@ struct status_facts {
     const char *block_message;
     bool block_is_policy;      /* the blocker is about a network policy */
     bool policies_ready;       /* baseline and own policy exist as rendered */
-    unsigned egress_rules;     /* rules of the sandbox's policy, for the message */
+    int egress_rules;          /* rules of the sandbox's policy (rendered, or as kept
+                                  while blocked), for the message */
     const struct pod_obj *pod; /* the observed pod, NULL when none */
     bool pod_replacing;        /* the pod is being deleted to be created anew */
     const char *memory_limit;  /* rendered memory limit, for OOMKilled */

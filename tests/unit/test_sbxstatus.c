@@ -200,12 +200,16 @@ static void a_blocker_only_a_person_can_clear_stalls_the_sandbox(void **state)
         expect_status(NULL, &f, want, stuck[i].reason);
     }
 
-    /* Without a message the reason stands in for it; a pod blocker while
-     * the policies are missing leaves NetworkIsolated pending. */
+    /* Without a message the reason stands in for it; a blocker while the
+     * policies are missing says none is made until it is resolved. */
     f = facts();
     f.policies_ready = false;
     f.block_reason = "Forbidden";
-    expect_status(NULL, &f, STUCK("Failed", "Forbidden", "Forbidden", POLICY_PENDING, ""),
+    expect_status(NULL, &f,
+                  STUCK("Failed", "Forbidden", "Forbidden",
+                        NOT_ISOLATED("PolicyPending", "no network policy is created while the "
+                                                      "sandbox is blocked (Forbidden)"),
+                        ""),
                   "blocker without message");
 
     /* A policy blocker without a message, likewise. */
