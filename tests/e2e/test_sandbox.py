@@ -743,7 +743,7 @@ FAILURES = {
         {"phase": "Failed", "conditions": [{"type": "Ready", "status": "False"}],
          "containerStatuses": container_status(
              {"terminated": {"exitCode": 137, "reason": "OOMKilled"}})},
-        ("Failed", "OOMKilled",
+        ("Failed", "False", "OOMKilled",
          "the sandbox ran out of memory: it used more than its memory limit of 256Mi"),
     ),
     "before-script-failed": (
@@ -752,7 +752,7 @@ FAILURES = {
          "containerStatuses": container_status(
              {"terminated": {"exitCode": 3, "reason": "Error",
                              "message": "kage: beforeScript failed with exit code 3\n"}})},
-        ("Failed", "BeforeScriptFailed", "the beforeScript exited with code 3"),
+        ("Failed", "False", "BeforeScriptFailed", "the beforeScript exited with code 3"),
     ),
     "image-pull-back-off": (
         {},
@@ -760,7 +760,7 @@ FAILURES = {
          "containerStatuses": container_status(
              {"waiting": {"reason": "ImagePullBackOff",
                           "message": f'Back-off pulling image "{IMAGE}"'}})},
-        ("Creating", "ImagePullBackOff",
+        ("Creating", "False", "ImagePullBackOff",
          f'cannot pull image "{IMAGE}": Back-off pulling image "{IMAGE}"'),
     ),
     "succeeded": (
@@ -768,21 +768,22 @@ FAILURES = {
         {"phase": "Succeeded", "conditions": [{"type": "Ready", "status": "False"}],
          "containerStatuses": container_status(
              {"terminated": {"exitCode": 0, "reason": "Completed"}})},
-        ("Succeeded", "Completed", "the command exited with code 0"),
+        # Finished as asked: Ready (kstatus reads it as Current), reason Completed.
+        ("Succeeded", "True", "Completed", "the command exited with code 0"),
     ),
     "command-failed": (
         {"command": ["false"]},
         {"phase": "Failed", "conditions": [{"type": "Ready", "status": "False"}],
          "containerStatuses": container_status(
              {"terminated": {"exitCode": 2, "reason": "Error"}})},
-        ("Failed", "CommandFailed", "the command exited with code 2"),
+        ("Failed", "False", "CommandFailed", "the command exited with code 2"),
     ),
 }
 
 
 @pytest.mark.parametrize("case", list(FAILURES))
 def test_pod_state_maps_to_a_reason(kubectl, kage, make_namespace, case):
-    spec, pod_status, (phase, reason, message) = FAILURES[case]
+    spec, pod_status, (phase, ready_status, reason, message) = FAILURES[case]
     ns = make_namespace("sbx", RESTRICTED)
     create_ready(kubectl, ns, case, **spec)
     # What the kubelet would report, written as the admin. kwok leaves the
@@ -798,7 +799,7 @@ def test_pod_state_maps_to_a_reason(kubectl, kage, make_namespace, case):
     assert {k: v for k, v in state[kind].items() if v is not None} == fields
     ready = condition(sbx, "Ready")
     assert sbx["status"]["phase"] == phase
-    assert (ready["status"], ready["reason"], ready["message"]) == ("False", reason, message)
+    assert (ready["status"], ready["reason"], ready["message"]) == (ready_status, reason, message)
     assert ready["observedGeneration"] == sbx["metadata"]["generation"]
     assert condition(sbx, "NetworkIsolated")["reason"] == "PoliciesApplied"
     assert sbx["status"]["podName"] == case
