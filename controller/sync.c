@@ -540,8 +540,15 @@ void sync__next(struct run *r)
             ctl_observe(r->c, r->started, result);
             char key[QUEUE_KEY_MAX + 1];
             memcpy(key, r->key, sizeof(key));
+            uint64_t deadline = r->deadline_ms;
+            /* After a stop, queue_done may be the one that frees q. */
+            bool stopping = r->c->stopping;
             run_free(r);
             queue_done(q, key, result);
+            /* The end of the lifetime is a deadline of its own: a retry's
+             * backoff (up to minutes) must not push it back. */
+            if (deadline && !stopping && (result <= 0 || (uint64_t)result > deadline))
+                queue_add_after(q, key, deadline);
             return;
         }
         }

@@ -47,12 +47,13 @@ struct run {
     char block_reason[64];
     char block_message[1200];
     bool block_is_policy;
-    bool paused;         /* spec.paused */
-    bool expired;        /* the lifetime is over */
-    bool delete_sandbox; /* expired with shutdownPolicy Delete */
-    bool pod_unwanted;   /* paused, expired or against the class: remove the pod */
-    char expires_at[32]; /* RFC 3339, "" without a lifetime */
-    int kept_rules;      /* egress rules of the policy kept while blocked */
+    bool paused;          /* spec.paused */
+    bool expired;         /* the lifetime is over */
+    bool delete_sandbox;  /* expired with shutdownPolicy Delete */
+    bool pod_unwanted;    /* paused, expired or against the class: remove the pod */
+    char expires_at[32];  /* RFC 3339, "" without a lifetime */
+    int kept_rules;       /* egress rules of the policy kept while blocked */
+    uint64_t deadline_ms; /* the lifetime ends this far ahead; 0: no lifetime */
 };
 
 /* Records why progress stopped; the first blocker wins. */

@@ -89,9 +89,7 @@ static void check_lifetime(struct run *r)
         r->delete_sandbox = !policy || strcmp(policy, "Retain") != 0;
         return;
     }
-    uint64_t ms = (uint64_t)(end - now) * 1000 + 500;
-    if (r->result == 0 || (r->result > 0 && ms < (uint64_t)r->result))
-        r->result = ms > (uint64_t)INT32_MAX ? INT32_MAX : (int)ms;
+    r->deadline_ms = (uint64_t)(end - now) * 1000 + 500;
 }
 
 int sync__prepare(struct run *r, const struct sandbox_obj *s)
