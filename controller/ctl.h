@@ -47,6 +47,7 @@ struct sbx_state {
     char *last_status;   /* canonical JSON of the last status written */
     uint64_t event_hash; /* digest of the last Event emitted (reason + note) */
     uint64_t event_at;   /* loop time it was emitted */
+    char held[16];       /* phase (Pending, Failed) it was last held up in, or "" */
     char data[];
 };
 

@@ -126,14 +126,19 @@ bool sync__status(struct run *r)
         json_decref(neu);
         return true;
     }
-    /* A sandbox that becomes ready (again) is worth an Event: it says when
-     * a failure or a wait ended. */
-    const char *was = ready_status(old), *is = ready_status(neu);
-    if (strcmp(is, "True") == 0 && strcmp(was, "True") != 0) {
+    /* A sandbox that was held up (pending or failed) and is ready now has
+     * recovered: worth an Event saying when the trouble ended. The usual
+     * way from Creating to Running is in the status alone. */
+    const char *phase = json_string_value(json_object_get(neu, "phase"));
+    if (st && phase && (strcmp(phase, "Pending") == 0 || strcmp(phase, "Failed") == 0))
+        snprintf(st->held, sizeof(st->held), "%s", phase);
+    if (st && st->held[0] && strcmp(ready_status(neu), "True") == 0) {
         char note[300];
         const char *node = json_string_value(json_object_get(neu, "nodeName"));
-        snprintf(note, sizeof(note), "the sandbox is ready on node %s", node ? node : "(unknown)");
-        sync__event(r, false, "SandboxReady", "Reconcile", note);
+        snprintf(note, sizeof(note), "the sandbox recovered from %s and is ready on node %s",
+                 st->held, node ? node : "(unknown)");
+        sync__event(r, false, "Recovered", "Reconcile", note);
+        st->held[0] = '\0';
     }
     json_t *patch = status_patch(old, neu);
     json_decref(neu);

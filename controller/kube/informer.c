@@ -445,6 +445,11 @@ static int on_watch_line(void *arg, char *line, size_t len)
     if (!type || !json_is_object(obj)) {
         struct kube_error e;
         char what[300];
+        /* jansson quotes the bytes near the error, cut anywhere (even inside
+         * a character): keep its text ASCII, so the error can be logged. */
+        for (char *p = jerr.text; !ev && *p; p++)
+            if ((unsigned char)*p >= 0x80)
+                *p = '?';
         snprintf(what, sizeof(what), "malformed watch event: %s",
                  ev ? "no type or object" : jerr.text);
         kube_error_transport(&e, what);

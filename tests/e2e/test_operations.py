@@ -160,3 +160,24 @@ def test_a_sandbox_has_events(kubectl, make_namespace, kage):
     assert created[0]["note"] == "created pod told (runtime class kata-fc)"
     assert created[0]["reportingController"] == "kage.dev/controller"
     assert created[0]["regarding"]["kind"] == "Sandbox"
+
+
+def test_a_refusal_and_the_recovery_are_told_in_events(kubectl, make_namespace, kage):
+    ns = make_namespace("recover", RESTRICTED)
+    kubectl.create({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "tiny"},
+                    "spec": {"hard": {"requests.cpu": "100m"}}}, "-n", ns)
+    wait_for(lambda: kubectl.json("-n", ns, "get", "resourcequota", "tiny")
+             .get("status", {}).get("used"), timeout=30, what="the quota to be counted")
+    kubectl.create(sandbox("held"), "-n", ns)
+
+    def events(reason):
+        items = kubectl.json("-n", ns, "get", "events.events.k8s.io")["items"]
+        return [e for e in items if e["regarding"]["name"] == "held" and e["reason"] == reason]
+    refused = wait_for(lambda: events("QuotaExceeded"), timeout=30, what="a QuotaExceeded event")
+    assert refused[0]["type"] == "Warning"
+    assert refused[0]["note"].startswith('pods "held" is forbidden: exceeded quota: tiny')
+    kubectl.run("-n", ns, "delete", "resourcequota", "tiny")
+    recovered = wait_for(lambda: events("Recovered"), timeout=30, what="a Recovered event")
+    assert recovered[0]["type"] == "Normal"
+    assert recovered[0]["note"] == "the sandbox recovered from Pending and is ready on node kwok-node-0"
+    assert len(events("QuotaExceeded")) == 1  # repeats within 10 minutes are not re-emitted
