@@ -267,21 +267,29 @@ static bool label_is(json_t *obj, const char *name)
 
 /* Deletes the run's pod (only the one with that uid) to replace it. Returns
  * 0 when the request is in flight. */
-static int delete_pod(struct run *r, const char *uid, const char *why)
+/* Deletes res/name of the run's namespace, only the object with that uid
+ * (a precondition: never a newer one of the same name). Returns 0 when the
+ * request is in flight. */
+static int delete_exactly(struct run *r, const struct kube_resource *res, const char *name,
+                          const char *uid, kube_response_cb cb)
 {
     json_t *opts = json_pack("{s:s, s:s, s:{s:s}, s:s}", "kind", "DeleteOptions", "apiVersion",
                              "v1", "preconditions", "uid", uid, "propagationPolicy", "Background");
+    int rc = opts ? sync__send(r, KUBE_DELETE, res, name, NULL, opts, cb) : -ENOMEM;
+    json_decref(opts);
+    if (rc == 0)
+        r->c->stats.deletes++;
+    return rc;
+}
+
+static int delete_pod(struct run *r, const char *uid, const char *why)
+{
     char note[600];
     snprintf(note, sizeof(note), "pod %s differs from the Sandbox (%s); replacing it", r->name,
              why);
     sync__event(r, false, "PodReplaced", "Delete", note);
     log_info("replacing pod", "{s:s, s:s}", "sandbox", r->key, "because", why);
-    int rc = opts ? sync__send(r, KUBE_DELETE, &KUBE_PODS, r->name, NULL, opts, on_pod_deleted)
-                  : -ENOMEM;
-    json_decref(opts);
-    if (rc == 0)
-        r->c->stats.deletes++;
-    return rc;
+    return delete_exactly(r, &KUBE_PODS, r->name, uid, on_pod_deleted);
 }
 
 static void on_pod_check(void *arg, const struct kube_response *resp)
@@ -422,23 +430,15 @@ static void on_sandbox_deleted(void *arg, const struct kube_response *resp)
  * policy with it (ownerReferences). */
 static bool step_delete_sandbox(struct run *r)
 {
-    json_t *opts =
-        json_pack("{s:s, s:s, s:{s:s}, s:s}", "kind", "DeleteOptions", "apiVersion", "v1",
-                  "preconditions", "uid", r->uid, "propagationPolicy", "Background");
     char note[200];
     snprintf(note, sizeof(note), "the lifetime ended at %s; deleting the Sandbox", r->expires_at);
     sync__event(r, false, "Expired", "Delete", note);
     log_info("sandbox expired, deleting it", "{s:s, s:s}", "sandbox", r->key, "expiredAt",
              r->expires_at);
-    int rc =
-        opts ? sync__send(r, KUBE_DELETE, &KAGE_SANDBOXES, r->name, NULL, opts, on_sandbox_deleted)
-             : -ENOMEM;
-    json_decref(opts);
-    if (rc) {
+    if (delete_exactly(r, &KAGE_SANDBOXES, r->name, r->uid, on_sandbox_deleted) != 0) {
         r->result = -1;
         return true;
     }
-    r->c->stats.deletes++;
     return false;
 }
 
@@ -448,22 +448,15 @@ static bool step_pod_remove(struct run *r)
     const struct pod_obj *obs = informer_get(r->c->pods, r->key);
     if (!obs || obs->deleting || !obs->owned || strcmp(obs->owner_uid, r->uid) != 0)
         return true;
-    json_t *opts =
-        json_pack("{s:s, s:s, s:{s:s}, s:s}", "kind", "DeleteOptions", "apiVersion", "v1",
-                  "preconditions", "uid", obs->uid, "propagationPolicy", "Background");
     const char *why = r->paused ? "paused" : r->expired ? "expired" : "against its SandboxClass";
     char note[600];
     snprintf(note, sizeof(note), "the sandbox is %s: removing pod %s", why, r->name);
     sync__event(r, false, "PodRemoved", "Delete", note);
     log_info("removing pod", "{s:s, s:s}", "sandbox", r->key, "because", why);
-    int rc = opts ? sync__send(r, KUBE_DELETE, &KUBE_PODS, r->name, NULL, opts, on_pod_deleted)
-                  : -ENOMEM;
-    json_decref(opts);
-    if (rc) {
+    if (delete_exactly(r, &KUBE_PODS, r->name, obs->uid, on_pod_deleted) != 0) {
         r->result = -1;
         return true;
     }
-    r->c->stats.deletes++;
     return false;
 }
 
