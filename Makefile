@@ -20,7 +20,7 @@ UNIT_SRC    := $(sort $(wildcard tests/unit/test_*.c))
 # Two build flavours: plain (build/) and address+undefined sanitizers (build-asan/).
 SAN_FLAGS   := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-.PHONY: all deps build-cluster test test-unit test-asan test-e2e test-gitops image test-image \
+.PHONY: all deps build-cluster test test-unit test-asan test-e2e test-gitops image test-image test-fuzz \
         lint run up down \
         cluster-up cluster-down clean
 
@@ -88,7 +88,11 @@ image:
 test-image:
 	@VERSION=$(VERSION) tests/image/test_image.sh
 
-test: deps all lint test-unit test-asan test-gitops test-image test-e2e
+# A short fuzzing run of every target, for CI.
+test-fuzz:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
+
+test: deps all lint test-unit test-asan test-gitops test-image test-fuzz test-e2e
 
 lint:
 	@scripts/lint.sh

@@ -7,7 +7,7 @@ pkgs=(
 	build-essential pkg-config clang clang-format cppcheck valgrind
 	libcurl4-openssl-dev libuv1-dev libjansson-dev libyaml-dev libssl-dev
 	libcmocka-dev libmicrohttpd-dev python3 python3-pytest openssl curl ca-certificates
-	iproute2 procps lua5.1 lua-cjson python3-yaml
+	iproute2 procps lua5.1 lua-cjson python3-yaml libclang-rt-14-dev
 )
 
 missing=()

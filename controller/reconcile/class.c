@@ -82,7 +82,7 @@ static int apply_resources(json_t *spec, const json_t *cls, const char *cname,
                {"memory", DEFAULT_MEMORY},
                {"ephemeralStorage", DEFAULT_EPHEMERAL_STORAGE}};
     json_t *r = json_object_get(spec, "resources");
-    if (!r) {
+    if (!json_is_object(r)) { /* absent, or null, which counts as absent */
         r = json_object();
         if (!r || json_object_set_new(spec, "resources", r))
             return -ENOMEM;
@@ -134,7 +134,7 @@ static int apply_lifetime(json_t *spec, const json_t *cls, const char *cname,
         return 0;
     }
     /* No lifetime asked: the class's maximum is the lifetime. */
-    if (!life) {
+    if (!json_is_object(life)) {
         life = json_object();
         if (!life || json_object_set_new(spec, "lifetime", life))
             return -ENOMEM;
@@ -203,7 +203,7 @@ static int apply_egress(json_t *spec, const json_t *cls, const char *cname, stru
             if (!cidr_strict_subset(&a, &no))
                 continue; /* disjoint */
             json_t *except = json_object_get(entry, "except");
-            if (!except) {
+            if (!json_is_array(except)) {
                 except = json_array();
                 if (!except || json_object_set_new(entry, "except", except))
                     return -ENOMEM;

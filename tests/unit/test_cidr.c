@@ -220,6 +220,33 @@ static void format_refuses_what_parse_never_makes(void **state)
     assert_string_equal(text, "192.168.0.0/16");
 }
 
+/* Found by fuzz_cidr: a last hex group with a leading zero ("::0001")
+ * went through the dotted-quad leading-zero check and was refused, though
+ * netip (and so the CRD's isCIDR()) accepts it. */
+static void ipv6_groups_with_leading_zeros_parse(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *canonical;
+    } cases[] = {
+        {"2001:db8::0001/128", "2001:db8::1/128"},
+        {"fd00::0012/128", "fd00::12/128"},
+        {"::00ff/128", "::ff/128"},
+        {"2001:db8:0:0:0:0:0:0000/64", "2001:db8::/64"},
+        {"0000:0000:0000:0000:0000:0000:0000:0001/128", "::1/128"},
+    };
+    for (size_t i = 0; i < N(cases); i++) {
+        struct cidr c = parsed(cases[i].in);
+        char text[CIDR_STRLEN];
+        assert_int_equal(cidr_format(&c, text, sizeof(text)), 0);
+        assert_string_equal(text, cases[i].canonical);
+    }
+    /* A dotted tail still may not have them. */
+    struct cidr c;
+    assert_int_equal(cidr_parse("::ffff:1.2.3.04/128", &c), -EINVAL);
+    assert_int_equal(cidr_parse("::ffff:01.2.3.4/128", &c), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -229,6 +256,7 @@ int main(void)
         cmocka_unit_test(containment_and_strict_subsets),
         cmocka_unit_test(format_never_overruns_its_buffer),
         cmocka_unit_test(format_refuses_what_parse_never_makes),
+        cmocka_unit_test(ipv6_groups_with_leading_zeros_parse),
     };
     return cmocka_run_group_tests_name("cidr", tests, NULL, NULL);
 }
