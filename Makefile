@@ -21,6 +21,7 @@ UNIT_SRC    := $(sort $(wildcard tests/unit/test_*.c))
 SAN_FLAGS   := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
 .PHONY: all deps build-cluster test test-unit test-asan test-e2e test-gitops image test-image test-fuzz \
+        test-security \
         lint run up down \
         cluster-up cluster-down clean
 
@@ -92,7 +93,12 @@ test-image:
 test-fuzz:
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
 
-test: deps all lint test-unit test-asan test-gitops test-image test-fuzz test-e2e
+# Static security checks (no cluster): the RBAC of rbac/ and manifests/, and
+# the self-tests of the RBAC and NetworkPolicy checkers.
+test-security:
+	@tests/security/run.sh
+
+test: deps all lint test-security test-unit test-asan test-gitops test-image test-fuzz test-e2e
 
 lint:
 	@scripts/lint.sh

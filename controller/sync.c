@@ -198,7 +198,15 @@ static void on_policy_written(void *arg, const struct kube_response *resp)
 }
 
 /* Creates the policy when absent, replaces it when it drifted. */
-static bool step_policy(struct run *r, bool baseline)
+/* What a step did: nothing left to do, a request in flight (its callback
+ * moves the run on), or stop here and report (blocked or failed). */
+enum outcome {
+    NEXT,
+    WAIT,
+    STOP,
+};
+
+static enum outcome step_policy(struct run *r, bool baseline)
 {
     const char *name = baseline ? BASELINE_POLICY : r->name;
     const char *want = baseline ? r->baseline_hash : r->policy_hash;
@@ -215,18 +223,18 @@ static bool step_policy(struct run *r, bool baseline)
             "and creates no pod until it is renamed or removed",
             key);
         r->result = -1;
-        return false;
+        return STOP;
     }
     if (obs && strcmp(obs->spec_hash, want) == 0 && !obs->deleting)
-        return true;
+        return NEXT;
     if (!obs) {
         /* Written a moment ago and not yet seen by the watch? */
         if (baseline && ctl_baseline_recent(r->c, r->ns))
-            return true;
+            return NEXT;
         struct sbx_state *st = baseline ? NULL : ctl_state(r->c, r->key, false);
         if (st && st->policy_at && strcmp(st->policy_hash, want) == 0 &&
             uv_now(r->c->loop) - st->policy_at < CTL_EXPECT_MS)
-            return true;
+            return NEXT;
         r->c->stats.creates++;
         rc = sync__send(r, KUBE_POST, &KUBE_NETWORK_POLICIES, NULL, NULL, body, on_policy_written);
     } else if (obs->deleting) {
@@ -234,7 +242,7 @@ static bool step_policy(struct run *r, bool baseline)
         sync__block(r, "PolicyPending", true,
                     "NetworkPolicy %s is being deleted; it will be recreated", key);
         r->result = 1000;
-        return false;
+        return STOP;
     } else {
         /* Edited from outside: replace it whole. A server-side apply would
          * leave fields another manager added, such as an extra selector
@@ -248,9 +256,9 @@ static bool step_policy(struct run *r, bool baseline)
     }
     if (rc) {
         r->result = -1;
-        return false;
+        return STOP;
     }
-    return false; /* wait for the response */
+    return WAIT;
 }
 
 /* ---- the pod ---------------------------------------------------------- */
@@ -477,31 +485,35 @@ void sync__next(struct run *r)
                 r->step = STEP_DONE;
                 continue;
             }
-            if (r->block_reason[0]) {
-                /* Blocked before any write (class missing or violated):
+            if (r->block_reason[0] && !r->policy) {
+                /* Blocked before anything could be rendered (no class):
                  * existing policies stay, and the status says whether they
-                 * are there; an unwanted pod goes. */
+                 * are there. */
                 kept_policies(r);
-                r->step = r->pod_unwanted ? STEP_POD : STEP_STATUS;
+                r->step = STEP_STATUS;
                 continue;
             }
-            if (!step_policy(r, true)) {
-                if (r->block_reason[0] || r->result < 0) {
-                    r->step = STEP_STATUS;
-                    continue;
-                }
-                return; /* a request is in flight */
+            switch (step_policy(r, true)) {
+            case WAIT:
+                return;
+            case STOP:
+                r->step = STEP_STATUS;
+                continue;
+            case NEXT:
+                break;
             }
             r->baseline_ok = true;
             r->step = STEP_POLICY;
             continue;
         case STEP_POLICY:
-            if (!step_policy(r, false)) {
-                if (r->block_reason[0] || r->result < 0) {
-                    r->step = STEP_STATUS;
-                    continue;
-                }
+            switch (step_policy(r, false)) {
+            case WAIT:
                 return;
+            case STOP:
+                r->step = STEP_STATUS;
+                continue;
+            case NEXT:
+                break;
             }
             r->policy_ok = true;
             r->step = STEP_POD;

@@ -117,7 +117,7 @@ int sync__prepare(struct run *r, const struct sandbox_obj *s)
     json_t *class_spec = NULL;
     if (cls) {
         json_error_t e;
-        class_spec = json_loads(cls->spec, 0, &e);
+        class_spec = json_loads(cls->spec, JSON_ALLOW_NUL, &e);
         if (!class_spec)
             return -ENOMEM;
     }
@@ -128,10 +128,25 @@ int sync__prepare(struct run *r, const struct sandbox_obj *s)
         return rc;
     }
     if (rc != 0) {
-        /* A Sandbox against its class runs no pod; its policies stay. */
+        /* A Sandbox against its class runs no pod, and its policy is
+         * narrowed to allow nothing: what it allowed may be what the class
+         * now denies, and any pod given its label would inherit it. */
         sync__block(r, v.reason, false, "%s", v.message);
         r->pod_unwanted = true;
         json_decref(class_spec);
+        json_t *narrowed = json_deep_copy(r->sbx);
+        if (!narrowed || json_object_set_new(json_object_get(narrowed, "spec"), "egress",
+                                             json_pack("{s:b}", "dns", 0))) {
+            json_decref(narrowed);
+            return -ENOMEM;
+        }
+        r->baseline = render_baseline(r->ns);
+        r->policy = render_policy(narrowed);
+        json_decref(narrowed);
+        if (!r->baseline || !r->policy ||
+            observed_hash(json_object_get(r->baseline, "spec"), r->baseline_hash) ||
+            observed_hash(json_object_get(r->policy, "spec"), r->policy_hash))
+            return -ENOMEM;
         return 0;
     }
 

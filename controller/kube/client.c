@@ -210,6 +210,9 @@ static void req_finish_transfer(struct kube_request *r, CURLcode result)
             snprintf(what, sizeof(what), "%s: %s", curl_easy_strerror(result),
                      r->curl_err[0] ? r->curl_err : "no detail");
         kube_error_transport(&e, what);
+        /* Typed, so a LIST can ask again for smaller pages. */
+        if (result == CURLE_WRITE_ERROR && !r->stop_rc)
+            snprintf(e.reason, sizeof(e.reason), "%s", KUBE_REASON_TOO_LARGE);
         have_err = 1;
     } else if (code < 200 || code > 299) {
         kube_error_from_response(&e, code, r->resp.data, r->resp.len,
@@ -254,7 +257,7 @@ static void req_finish_transfer(struct kube_request *r, CURLcode result)
         jsonscan_strip_managed_fields(r->resp.data, &r->resp.len);
     if (r->resp.len > 0) {
         json_error_t jerr;
-        json = json_loadb(r->resp.data, r->resp.len, 0, &jerr);
+        json = json_loadb(r->resp.data, r->resp.len, JSON_ALLOW_NUL, &jerr);
         if (!json) {
             char what[256];
             snprintf(what, sizeof(what), "invalid JSON in a %ld response: %s", code, jerr.text);

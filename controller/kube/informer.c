@@ -306,6 +306,13 @@ static void on_list(void *arg, const struct kube_response *resp)
         report(inf, "list", resp->err);
         tree_destroy(inf, &inf->next);
         inf->next_size = 0;
+        if (strcmp(resp->err->reason, KUBE_REASON_TOO_LARGE) == 0 && inf->page_size > 1) {
+            /* Large objects: a page of them exceeds the response cap. Ask
+             * for pages a quarter the size, at once. */
+            inf->page_size = inf->page_size / 4 ? inf->page_size / 4 : 1;
+            schedule_next(inf, NEXT_LIST, 0);
+            return;
+        }
         if (kube_error_is_not_found(resp->err) && !inf->synced) {
             /* The resource type is not installed (yet): there are none of
              * it. Say so, and keep looking for it to appear. */
@@ -437,7 +444,9 @@ static int on_watch_line(void *arg, char *line, size_t len)
     struct informer *inf = arg;
     json_error_t jerr;
     jsonscan_strip_managed_fields(line, &len);
-    json_t *ev = json_loadb(line, len, 0, &jerr);
+    /* Strings may hold NUL (\u0000) where the API allows it; decoders and
+     * validation deal with that, the parser must not stop on it. */
+    json_t *ev = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
     const char *type = json_string_value(json_object_get(ev, "type"));
     json_t *obj = json_object_get(ev, "object");
     int rc = 0;
@@ -456,7 +465,9 @@ static int on_watch_line(void *arg, char *line, size_t len)
         inf->stats.decode_errors++;
         report(inf, "watch", &e);
         json_decref(ev);
-        return -EPROTO; /* resume from the last good version */
+        /* Skip it and go on: resuming from the version before it would
+         * replay the same event forever, stalling every object behind it. */
+        return 0;
     }
     if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0) {
         apply_upsert(inf, obj);

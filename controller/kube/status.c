@@ -205,6 +205,9 @@ void kube_error_transport(struct kube_error *e, const char *what)
 
 bool kube_error_retryable(const struct kube_error *e)
 {
+    /* The same request brings the same too-large answer. */
+    if (strcmp(e->reason, KUBE_REASON_TOO_LARGE) == 0)
+        return false;
     switch (e->code) {
     case 0:
     case 429:

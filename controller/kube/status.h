@@ -9,6 +9,9 @@
 
 #include <jansson.h>
 
+/* The reason of a transport error for a response over the client's cap. */
+#define KUBE_REASON_TOO_LARGE "ResponseTooLarge"
+
 /* Retry-After values are honoured up to this many seconds. */
 #define KUBE_RETRY_AFTER_MAX_S 600
 

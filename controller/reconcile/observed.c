@@ -324,8 +324,8 @@ void *observed_decode_sandbox(json_t *obj, char *err, size_t errlen)
 json_t *observed_sandbox_json(const struct sandbox_obj *s)
 {
     json_error_t e;
-    json_t *spec = json_loads(s->spec, JSON_DECODE_ANY, &e);
-    json_t *status = json_loads(s->status, 0, &e);
+    json_t *spec = json_loads(s->spec, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
+    json_t *status = json_loads(s->status, JSON_ALLOW_NUL, &e);
     /* jansson's lexer ignores a failed append (load.c lex_save), so a parse
      * under ENOMEM can drop a byte and succeed: check it against the text. */
     char *spec_back = spec ? canonical_text(spec) : NULL;

@@ -568,14 +568,17 @@ def test_changing_a_class_reevaluates_its_sandboxes(kubectl, kage, make_namespac
         kubectl, ns, "tenant",
         f"spec.resources.cpu: 1 exceeds the maximum 500m of SandboxClass {cls}")
     wait_gone(kubectl, ns, "pod", "tenant")
-    # The policies stay: the namespace keeps its guard.
-    assert kubectl.json("-n", ns, "get", "networkpolicy", "tenant")["spec"] == \
-        policy_spec("tenant", [DNS_RULE])
+    # The policies stay, the sandbox's narrowed to allow nothing (what it
+    # allowed may be what the class now denies): the namespace keeps its guard.
+    wait_for(lambda: kubectl.json("-n", ns, "get", "networkpolicy", "tenant")["spec"] ==
+             policy_spec("tenant", []), timeout=CONVERGE, what="the policy to be narrowed")
     assert get(kubectl, ns, "networkpolicy", "kage-baseline") is not None
 
     classes(cls, {"maxResources": {"cpu": "2"}})
     pod = wait_new_pod(kubectl, ns, "tenant", old["metadata"]["uid"])
     assert pod_resources(pod)["cpu"] == "1"
+    assert kubectl.json("-n", ns, "get", "networkpolicy", "tenant")["spec"] == \
+        policy_spec("tenant", [DNS_RULE])  # its egress back
     sbx = wait_reason(kubectl, ns, "tenant", "SandboxReady", timeout=CONVERGE)
     assert condition_types(sbx) == ["Ready", "NetworkIsolated"]
     assert sbx["status"]["phase"] == "Running"
@@ -585,9 +588,9 @@ def test_a_sandbox_blocked_by_its_class_still_reports_the_policies_it_keeps(kube
                                                                            make_namespace,
                                                                            classes):
     """NetworkIsolated says whether the sandbox's policies exist (DESIGN.md).
-    A Sandbox that a class change puts against its class keeps them (its
-    pod goes), so the condition must not claim they are still being
-    created."""
+    A Sandbox that a class change puts against its class keeps them, its own
+    narrowed to allow nothing (its pod goes), so the condition must not
+    claim they are still being created."""
     ns = make_namespace("plat", RESTRICTED)
     cls = classes(f"shrinking-{ns}", {"maxResources": {"memory": "2Gi"}})
     create_ready(kubectl, ns, "kept-guard", sandboxClassName=cls, resources={"memory": "1Gi"})
@@ -595,12 +598,12 @@ def test_a_sandbox_blocked_by_its_class_still_reports_the_policies_it_keeps(kube
     wait_reason(kubectl, ns, "kept-guard", "PolicyViolation")
     wait_gone(kubectl, ns, "pod", "kept-guard")
     assert kubectl.json("-n", ns, "get", "networkpolicy", "kept-guard")["spec"] == \
-        policy_spec("kept-guard", [DNS_RULE])
+        policy_spec("kept-guard", [])
     sbx = get(kubectl, ns, "sandbox", "kept-guard")
     isolated = condition(sbx, "NetworkIsolated")
     assert (isolated["status"], isolated["reason"], isolated["message"]) == (
         "True", "PoliciesApplied",
-        "all ingress denied; egress limited to 1 rule by NetworkPolicy kept-guard")
+        "all ingress denied; egress limited to 0 rules by NetworkPolicy kept-guard")
 
 
 # ---- 2. quotas -----------------------------------------------------------------

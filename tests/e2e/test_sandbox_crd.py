@@ -195,7 +195,7 @@ INVALID = [
     ("env-config-map-key-with-slash",
      sandbox(env=[{"name": "CFG", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "a/b"}}}]),
      'spec.env[0].valueFrom.configMapKeyRef.key: Invalid value: "a/b": '
-     "must consist of letters, digits, '-', '_' and '.' (and not be '.' or '..')", False),
+     "must consist of letters, digits, '-', '_' and '.' (and not be '.' or start with '..')", False),
     ("env-secret-key-missing",
      sandbox(env=[{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds"}}}]),
      "spec.env[0].valueFrom.secretKeyRef.key: Required value", True),
