@@ -13,51 +13,7 @@
 
 #include "reconcile/sbxstatus.h"
 
-/* Test JSON is written with single quotes, turned into double ones here;
- * \' stands for a literal single quote. */
-static json_t *parse(const char *text)
-{
-    size_t n = strlen(text);
-    char *buf = malloc(n + 1);
-    size_t w = 0;
-    assert_non_null(buf);
-    for (size_t i = 0; i < n; i++) {
-        if (text[i] == '\\' && text[i + 1] == '\'')
-            buf[w++] = text[++i];
-        else
-            buf[w++] = text[i] == '\'' ? '"' : text[i];
-    }
-    buf[w] = '\0';
-    json_error_t je;
-    json_t *j = json_loads(buf, JSON_DECODE_ANY, &je);
-    if (j == NULL) {
-        fprintf(stderr, "test JSON does not parse (%s at %d): %s\n", je.text, je.position, buf);
-        free(buf);
-        fail();
-    }
-    free(buf);
-    return j;
-}
-
-/* Fails, printing both objects, unless got equals want exactly. Takes
- * both references, so that a failing test leaks nothing. */
-static void expect_json(json_t *got, json_t *want, const char *what)
-{
-    if (got && json_equal(got, want)) {
-        json_decref(got);
-        json_decref(want);
-        return;
-    }
-    char *g = got ? json_dumps(got, JSON_SORT_KEYS | JSON_INDENT(2)) : NULL;
-    char *w = json_dumps(want, JSON_SORT_KEYS | JSON_INDENT(2));
-    /* Not print_error: cmocka cuts its output at 1 KiB. */
-    fprintf(stderr, "%s: objects differ\n--- got:\n%s\n--- want:\n%s\n", what, g ? g : "(NULL)", w);
-    free(g);
-    free(w);
-    json_decref(got);
-    json_decref(want);
-    fail();
-}
+#include "json_expect.h"
 
 #define NOW      "2026-11-28T10:00:00Z"
 #define EARLIER  "2026-11-27T09:00:00Z"
