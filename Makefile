@@ -21,7 +21,7 @@ UNIT_SRC    := $(sort $(wildcard tests/unit/test_*.c))
 SAN_FLAGS   := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
 .PHONY: all deps build-cluster test test-unit test-asan test-e2e test-gitops image test-image test-fuzz \
-        test-security \
+        test-security test-faults test-faults-short \
         lint run up down \
         cluster-up cluster-down clean
 
@@ -98,7 +98,17 @@ test-fuzz:
 test-security:
 	@tests/security/run.sh
 
-test: deps all lint test-security test-unit test-asan test-gitops test-image test-fuzz test-e2e
+# Fault tests (tests/e2e/faults): SIGKILL, control-plane restarts, a proxy
+# that drops and stalls the API connection, APF 429s, 409 races, the
+# baseline. test-faults is the long form; make test runs the short one.
+test-faults: all build-cluster
+	@KAGE_FAULTS=long tests/e2e/faults/run.sh
+
+test-faults-short: all build-cluster
+	@KAGE_FAULTS=short tests/e2e/faults/run.sh
+
+test: deps all lint test-security test-unit test-asan test-gitops test-image test-fuzz test-e2e \
+      test-faults-short
 
 lint:
 	@scripts/lint.sh

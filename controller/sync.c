@@ -141,21 +141,57 @@ static bool managed_by_kage(json_t *obj)
     return m && strcmp(m, "kage") == 0;
 }
 
+/* Whether obj's spec digests to want_hash. */
+static bool as_rendered_spec(json_t *obj, const char *want_hash)
+{
+    char hash[SPEC_HASH_LEN + 1];
+    return observed_hash(json_object_get(obj, "spec"), hash) == 0 && strcmp(hash, want_hash) == 0;
+}
+
+/* Whether an existing policy is exactly what kage renders, labels and
+ * spec: then a 409 was only the cache lagging behind our own write. */
+static bool as_rendered(json_t *obj, const char *want_hash)
+{
+    return managed_by_kage(obj) && as_rendered_spec(obj, want_hash);
+}
+
+static void on_policy_written(void *arg, const struct kube_response *resp);
+
 static void on_policy_check(void *arg, const struct kube_response *resp)
 {
     struct run *r = arg;
     bool baseline = r->step == STEP_BASELINE;
     const char *name = baseline ? BASELINE_POLICY : r->name;
+    const char *want = baseline ? r->baseline_hash : r->policy_hash;
     if (resp->err) {
         refused(r, baseline ? "baseline NetworkPolicy" : "NetworkPolicy", resp->err, true);
         r->step = STEP_STATUS;
-    } else if (baseline ? managed_by_kage(resp->json) : owned_by(resp->json, r->uid)) {
-        /* Ours: the watch has not shown it yet. */
+    } else if (as_rendered(resp->json, want)) {
+        /* Ours, as rendered: the watch has not shown it yet. */
         if (baseline)
             r->baseline_ok = true;
         else
             r->policy_ok = true;
         r->step++;
+    } else if (baseline ? managed_by_kage(resp->json) || as_rendered_spec(resp->json, want)
+                        : owned_by(resp->json, r->uid)) {
+        /* Ours, but out of the watch's sight: its managed-by label was
+         * removed (the watch selects on it), maybe its rules edited too.
+         * A baseline counts as ours when its rules are exactly kage's.
+         * Put it back whole, labels included. */
+        char note[700];
+        snprintf(note, sizeof(note),
+                 "NetworkPolicy %s/%s lost its labels or was changed from outside; restored", r->ns,
+                 name);
+        sync__event(r, true, "PolicyRestored", "Update", note);
+        log_info("restoring network policy out of the watch's sight", "{s:s, s:s}", "namespace",
+                 r->ns, "policy", name);
+        r->c->stats.updates++;
+        if (sync__send(r, KUBE_PUT, &KUBE_NETWORK_POLICIES, name, NULL,
+                       baseline ? r->baseline : r->policy, on_policy_written) == 0)
+            return;
+        r->result = -1;
+        r->step = STEP_STATUS;
     } else {
         sync__block(r, "NameConflict", true,
                     "NetworkPolicy %s/%s exists and is not %s; kage leaves it alone and creates no "

@@ -46,7 +46,15 @@ pid_alive() {
 	[ -f "$f" ] || return 1
 	pid=$(cat "$f")
 	[ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
-	tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$2"
+	# The binary's name and this cluster's state directory (every component
+	# is started with paths inside it): another cluster's process that got
+	# a recycled pid is not ours.
+	local cmd
+	cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline")
+	case "$cmd" in
+	*"$2"*"$state"* | *"$state"*"$2"*) return 0 ;;
+	*) return 1 ;;
+	esac
 }
 
 # start NAME BINARY ARGS...: runs the binary in its own session (so a

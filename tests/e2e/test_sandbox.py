@@ -880,3 +880,26 @@ def test_log_shows_no_error_only_the_expected_refusals(kage, log_mark):
             l.get("object") == "pod" and "exceeded quota" in message
     unexpected = [l for l in lines if l.get("level") == "warn" and not expected(l)]
     assert unexpected == []
+
+
+def test_a_baseline_that_lost_its_label_is_taken_back(kubectl, kage, make_namespace):
+    """kage watches its policies by the managed-by label: a baseline without
+    it is out of sight. With rules exactly kage's it is still kage's: put
+    back whole, and the sandboxes stay Ready (no NameConflict)."""
+    ns = make_namespace("sbx", RESTRICTED)
+    create_ready(kubectl, ns, "guarded")
+    kubectl.run("-n", ns, "label", "networkpolicy", "kage-baseline",
+                "app.kubernetes.io/managed-by-")
+    # Another sandbox makes kage look at the baseline again.
+    create_ready(kubectl, ns, "later")
+    baseline = wait_for(
+        lambda: (lambda p: p if p["metadata"].get("labels", {}).get(
+            "app.kubernetes.io/managed-by") == "kage" else None)(
+            kubectl.json("-n", ns, "get", "networkpolicy", "kage-baseline")),
+        timeout=CONVERGE, what="the baseline's label to be put back")
+    assert baseline["spec"] == {
+        "podSelector": {"matchExpressions": [{"key": "kage.dev/sandbox", "operator": "Exists"}]},
+        "policyTypes": ["Ingress", "Egress"]}
+    for name in ("guarded", "later"):
+        ready = condition(kubectl.json("-n", ns, "get", "sandbox", name), "Ready")
+        assert (ready["status"], ready["reason"]) == ("True", "SandboxReady")
