@@ -136,6 +136,13 @@ build/bench/%: build/bench/%.o $(LIB_SRC:%.c=build/%.o)
 bench-informer: build/bench/informer_bench
 	@build/bench/informer_bench
 
+# The side-by-side scale benchmark (bench/README.md): kage, agent-sandbox at
+# its defaults and tuned, and a floor; writes bench/results/scale-<date>.{md,json,png}.
+# Shorter: make bench N=100,1000 STARTUP=1000
+.PHONY: bench
+bench: all build-cluster
+	@$(PYTHON) bench/scale.py $(if $(N),--sizes $(N)) $(if $(STARTUP),--startup $(STARTUP))
+
 .PHONY: bench-sandboxes
 bench-sandboxes: all build-cluster
 	@$(PYTHON) bench/sandboxes.py $(or $(N),100)
