@@ -148,10 +148,21 @@ static void on_sandbox(void *arg, const char *key, const void *obj)
     enqueue(arg, key);
 }
 
+/* Updates that change only metadata kage does not read, or that only echo
+ * the status kage itself just wrote, need no reconcile. */
 static void on_sandbox_update(void *arg, const char *key, const void *old, const void *obj)
 {
-    (void)old;
-    on_sandbox(arg, key, obj);
+    struct ctl *c = arg;
+    const struct sandbox_obj *a = old, *b = obj;
+    if (a->generation == b->generation && a->deleting == b->deleting &&
+        strcmp(a->spec, b->spec) == 0) {
+        if (strcmp(a->status, b->status) == 0)
+            return;
+        const struct sbx_state *st = ctl_state(c, key, false);
+        if (st && st->last_status && strcmp(st->last_status, b->status) == 0)
+            return; /* our own write coming back */
+    }
+    enqueue(c, key);
 }
 
 static void on_sandbox_delete(void *arg, const char *key, const void *obj)
@@ -196,7 +207,8 @@ static void on_pod_seen(void *arg, const char *key, const void *obj)
 
 static void on_pod_update(void *arg, const char *key, const void *old, const void *obj)
 {
-    (void)old;
+    if (observed_pod_same(old, obj))
+        return; /* nothing the reconciler reads changed (a heartbeat, say) */
     on_pod_seen(arg, key, obj);
 }
 
@@ -238,7 +250,8 @@ static void on_policy(void *arg, const char *key, const void *obj)
 
 static void on_policy_update(void *arg, const char *key, const void *old, const void *obj)
 {
-    (void)old;
+    if (observed_policy_same(old, obj))
+        return;
     on_policy(arg, key, obj);
 }
 

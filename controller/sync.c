@@ -395,6 +395,10 @@ static void on_pod_deleted(void *arg, const struct kube_response *resp)
     if (resp->err && !kube_error_is_not_found(resp->err) && resp->err->code != 409)
         refused(r, "pod", resp->err, false);
     r->pod_replacing = true;
+    /* Look again soon: a pod out of the watch's sight (its label changed)
+     * sends no deletion event to bring the replacement. */
+    if (r->result == 0 && !r->pod_unwanted)
+        r->result = 1000;
     r->step = STEP_STATUS;
     sync__next(r);
 }

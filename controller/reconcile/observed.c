@@ -343,3 +343,29 @@ json_t *observed_sandbox_json(const struct sandbox_obj *s)
                      "namespace", s->ns, "uid", s->uid, "generation", (json_int_t)s->generation,
                      "creationTimestamp", s->created, "spec", spec, "status", status);
 }
+
+bool observed_pod_same(const struct pod_obj *a, const struct pod_obj *b)
+{
+    const char *const fa[] = {a->uid,         a->owner_uid,   a->sandbox,        a->spec_hash,
+                              a->image,       a->pod_ip,      a->node_name,      a->start_time,
+                              a->reason,      a->message,     a->waiting_reason, a->waiting_message,
+                              a->term_reason, a->term_message};
+    const char *const fb[] = {b->uid,         b->owner_uid,   b->sandbox,        b->spec_hash,
+                              b->image,       b->pod_ip,      b->node_name,      b->start_time,
+                              b->reason,      b->message,     b->waiting_reason, b->waiting_message,
+                              b->term_reason, b->term_message};
+    for (size_t i = 0; i < sizeof(fa) / sizeof(fa[0]); i++)
+        if (strcmp(fa[i], fb[i]) != 0)
+            return false;
+    return a->term_exit_code == b->term_exit_code && a->terminated == b->terminated &&
+           a->deleting == b->deleting && a->ready == b->ready && a->owned == b->owned &&
+           a->phase == b->phase;
+}
+
+bool observed_policy_same(const struct policy_obj *a, const struct policy_obj *b)
+{
+    return strcmp(a->uid, b->uid) == 0 && strcmp(a->owner_uid, b->owner_uid) == 0 &&
+           strcmp(a->sandbox, b->sandbox) == 0 && strcmp(a->spec_hash, b->spec_hash) == 0 &&
+           a->owned == b->owned && a->managed == b->managed && a->deleting == b->deleting &&
+           a->egress_rules == b->egress_rules;
+}

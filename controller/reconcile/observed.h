@@ -80,6 +80,11 @@ struct sandbox_obj {
     char data[];
 };
 
+/* Whether two decoded pods (or policies) read the same to the reconciler:
+ * an update that changes nothing it reads need not wake it. */
+bool observed_pod_same(const struct pod_obj *a, const struct pod_obj *b);
+bool observed_policy_same(const struct policy_obj *a, const struct policy_obj *b);
+
 /* Informer decode functions (see informer_ops); the result is freed with free(). */
 void *observed_decode_sandbox(json_t *obj, char *err, size_t errlen);
 void *observed_decode_pod(json_t *obj, char *err, size_t errlen);
