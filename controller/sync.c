@@ -57,6 +57,17 @@ static void refused(struct run *r, const char *what, const struct kube_error *e,
         r->ns_terminating = true;
         return;
     }
+    if (e->code == 403 && strstr(m, "error looking up service account")) {
+        /* A new namespace's default ServiceAccount is made a moment after
+         * the namespace: admission refuses pods until then. Look again soon
+         * rather than backing off for minutes. */
+        sync__block(r, "ServiceAccountNotFound", is_policy, "%s", m);
+        r->result = 2000;
+        r->c->stats.failures++;
+        log_info("write refused until the namespace's ServiceAccount exists", "{s:s, s:s}",
+                 "sandbox", r->key, "object", what);
+        return;
+    }
     if (e->code == 403 && strstr(m, "exceeded quota")) {
         sync__block(r, "QuotaExceeded", is_policy, "%s", m);
         r->result = 5000; /* quota frees without an event we watch: look again */

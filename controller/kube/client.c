@@ -252,10 +252,12 @@ static void req_finish_transfer(struct kube_request *r, CURLcode result)
         return;
     }
 
+    /* Only reads want the object back: a write's echo of what was written
+     * would cost a parse (a fifth of the controller's CPU) for nothing. */
     json_t *json = NULL;
     if (r->verb == KUBE_GET && !c->opts.keep_managed_fields)
         jsonscan_strip_managed_fields(r->resp.data, &r->resp.len);
-    if (r->resp.len > 0) {
+    if (r->verb == KUBE_GET && r->resp.len > 0) {
         json_error_t jerr;
         json = json_loadb(r->resp.data, r->resp.len, JSON_ALLOW_NUL, &jerr);
         if (!json) {

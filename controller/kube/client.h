@@ -40,7 +40,8 @@ enum kube_verb {
 struct kube_response {
     long code;                    /* HTTP status, 0 when none arrived */
     const struct kube_error *err; /* NULL on 2xx */
-    json_t *json;                 /* the decoded body on 2xx (borrowed), else NULL */
+    json_t *json;                 /* the decoded body of a GET on 2xx (borrowed), else
+                                     NULL: writes are not parsed */
     unsigned attempts;            /* how many times it was sent */
 };
 

@@ -60,12 +60,17 @@ TAILQ_HEAD(req_list, kube_request);
 struct sock_ctx;
 TAILQ_HEAD(sock_list, sock_ctx);
 
+/* Easy handles kept for reuse: setting one up costs more than resetting it. */
+#define KUBE__SPARE_EASY 64
+
 struct kube_client {
     uv_loop_t *loop;
     const struct kube_config *cfg;
     struct kube_client_opts opts;
     char user_agent[96];
     CURLM *multi;
+    CURL *spare[KUBE__SPARE_EASY]; /* released easy handles, reset and reused */
+    unsigned nspare;
     uv_timer_t curl_timer;
     uv_idle_t kick; /* starts waiting requests and applies deferred cancels */
     uv_timer_t token_timer;

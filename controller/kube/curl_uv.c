@@ -133,6 +133,8 @@ void kube__curl_uv_close(struct kube_client *c)
 {
     /* Closes the connections; curl reports their sockets removed, which
      * closes their poll handles. Any it does not report are closed here. */
+    while (c->nspare > 0)
+        curl_easy_cleanup(c->spare[--c->nspare]);
     curl_multi_cleanup(c->multi);
     c->multi = NULL;
     while (!TAILQ_EMPTY(&c->socks)) {

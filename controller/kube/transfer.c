@@ -80,7 +80,13 @@ int kube__transfer_prepare(struct kube_request *r)
 {
     struct kube_client *c = r->c;
     const struct kube_config *cfg = c->cfg;
-    CURL *e = curl_easy_init();
+    CURL *e;
+    if (c->nspare > 0) {
+        e = c->spare[--c->nspare];
+        curl_easy_reset(e); /* options off; connection cache and sessions kept */
+    } else {
+        e = curl_easy_init();
+    }
     int failed = 0;
     if (!e)
         return -ENOMEM;
@@ -184,8 +190,12 @@ int kube__transfer_prepare(struct kube_request *r)
 void kube__transfer_release(struct kube_request *r)
 {
     if (r->easy) {
-        curl_multi_remove_handle(r->c->multi, r->easy);
-        curl_easy_cleanup(r->easy);
+        struct kube_client *c = r->c;
+        curl_multi_remove_handle(c->multi, r->easy);
+        if (c->nspare < KUBE__SPARE_EASY && !c->closing)
+            c->spare[c->nspare++] = r->easy;
+        else
+            curl_easy_cleanup(r->easy);
         r->easy = NULL;
     }
     curl_slist_free_all(r->headers);

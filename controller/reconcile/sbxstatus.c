@@ -150,7 +150,9 @@ static void judge(struct verdict *v, const struct status_facts *f, const char *p
         say(v, "Creating", false, "PodReplacing",
             "replacing pod %s: the sandbox's spec changed or the pod is being deleted", pod_name);
     else if (!f->pod)
-        say(v, "Creating", false, "PodCreating", "creating pod %s", pod_name);
+        /* Said the same way as a pod not yet started, so a new sandbox's
+         * status is written once on its way, not once per step. */
+        say(v, "Creating", false, "PodStarting", "the pod is being scheduled and started");
     else
         judge_pod(v, f);
 }

@@ -88,6 +88,12 @@ def make_namespace(kubectl):
             "metadata": {"name": name, "labels": labels or {}},
         })
         created.append(name)
+        # Pods are admitted only once the namespace's "default"
+        # ServiceAccount exists; kube-controller-manager makes it, late
+        # after an API server restart (its watches back off).
+        wait_for(lambda: kubectl.run("-n", name, "get", "serviceaccount", "default",
+                                     check=False).returncode == 0,
+                 timeout=120, interval=0.5, what=f"the default ServiceAccount of {name}")
         return name
 
     yield make

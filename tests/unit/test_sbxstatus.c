@@ -317,10 +317,10 @@ static void a_missing_pod_is_being_created(void **state)
 {
     (void)state;
     struct status_facts f = facts();
-    expect_status(
-        NULL, &f,
-        ON_ITS_WAY("Creating", "PodCreating", "creating pod agent-42", ISOLATED("1 rule"), ""),
-        "no pod");
+    expect_status(NULL, &f,
+                  ON_ITS_WAY("Creating", "PodStarting", "the pod is being scheduled and started",
+                             ISOLATED("1 rule"), ""),
+                  "no pod");
 }
 
 static void an_image_that_cannot_be_pulled_is_named(void **state)
@@ -710,10 +710,10 @@ static void a_transition_time_is_kept_while_the_status_stays(void **state)
                 "{'type':'Paused','status':'True','lastTransitionTime':'" EARLIER "'},"
                 "'not a condition']}");
     f = facts();
-    expect_status(
-        old, &f,
-        ON_ITS_WAY("Creating", "PodCreating", "creating pod agent-42", ISOLATED("1 rule"), ""),
-        "nothing to keep");
+    expect_status(old, &f,
+                  ON_ITS_WAY("Creating", "PodStarting", "the pod is being scheduled and started",
+                             ISOLATED("1 rule"), ""),
+                  "nothing to keep");
     json_decref(old);
 }
 
