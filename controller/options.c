@@ -74,7 +74,7 @@ void options_usage(void *stream, const char *prog)
         "  --watch RESOURCE               print one informer's events (pods, networkpolicies, ...)\n"
         "  --namespace NS                 with --watch: only this namespace\n"
         "  --selector SELECTOR            with --watch: a label selector\n"
-        "  --page-size N                  with --watch: LIST page size (default 500)\n"
+        "  --page-size N                  with --watch: LIST page size (default 250)\n"
         "  --watch-timeout SECONDS        with --watch: least watch timeoutSeconds (default 300)\n"
         "\n"
         "  -h, --help                     show this help and exit\n"

@@ -570,7 +570,10 @@ int informer_new(struct kube_client *client, uv_loop_t *loop, const struct infor
         inf->h = *h;
     inf->arg = arg;
     inf->res = o->res;
-    inf->page_size = o->page_size ? o->page_size : 500;
+    /* 250 objects a page: a page is parsed whole before it is compacted,
+     * so this bounds the transient memory of a LIST (about 10 MiB of
+     * parsed pods) while keeping requests few. */
+    inf->page_size = o->page_size ? o->page_size : 250;
     inf->min_timeout_s = o->min_timeout_s ? o->min_timeout_s : 300;
     inf->stall_ms = o->stall_ms ? o->stall_ms : 90000;
     if ((o->namespace && o->namespace[0] && !(inf->ns = strdup(o->namespace))) ||

@@ -46,7 +46,7 @@ struct informer_opts {
     const struct kube_resource *res;
     const char *namespace;      /* NULL or "": every namespace */
     const char *label_selector; /* NULL: no selector */
-    unsigned page_size;         /* LIST limit; 0 = 500 */
+    unsigned page_size;         /* LIST limit; 0 = 250 */
     unsigned min_timeout_s;     /* watch timeoutSeconds drawn from [min, 2*min); 0 = 300 */
     uint64_t stall_ms;          /* drop a silent watch after this; 0 = 90 s */
 };
