@@ -155,14 +155,17 @@ static void on_sandbox_update(void *arg, const char *key, const void *old, const
 {
     struct ctl *c = arg;
     const struct sandbox_obj *a = old, *b = obj;
-    if (a->generation == b->generation && a->deleting == b->deleting &&
-        strcmp(a->spec, b->spec) == 0) {
-        if (strcmp(a->status, b->status) == 0)
-            return;
-        const struct sbx_state *st = ctl_state(c, key, false);
-        if (st && st->last_status && strcmp(st->last_status, b->status) == 0)
-            return; /* our own write coming back */
+    struct sbx_state *st = ctl_state(c, key, false);
+    bool echo = st && st->last_status && strcmp(st->last_status, b->status) == 0;
+    if (!echo && st && st->last_status && strcmp(a->status, b->status) != 0) {
+        /* Someone else wrote the status: what kage wrote is no longer
+         * there, so the next reconcile must not skip writing it again. */
+        free(st->last_status);
+        st->last_status = NULL;
     }
+    if (a->generation == b->generation && a->deleting == b->deleting &&
+        strcmp(a->spec, b->spec) == 0 && (strcmp(a->status, b->status) == 0 || echo))
+        return; /* nothing kage reads changed, or only our own write came back */
     enqueue(c, key);
 }
 
@@ -246,7 +249,10 @@ static void on_policy(void *arg, const char *key, const void *obj)
     struct sbx_state *st = ctl_state(c, key, false);
     if (st)
         st->policy_at = 0;
-    enqueue_owner(c, key, p->sandbox);
+    /* Named after its Sandbox; the label normally agrees, unless changed. */
+    enqueue(c, key);
+    if (slash && strcmp(slash + 1, p->sandbox) != 0)
+        enqueue_owner(c, key, p->sandbox);
 }
 
 static void on_policy_update(void *arg, const char *key, const void *old, const void *obj)

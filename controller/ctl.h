@@ -48,6 +48,7 @@ struct sbx_state {
     uint64_t event_hash; /* digest of the last Event emitted (reason + note) */
     uint64_t event_at;   /* loop time it was emitted */
     char held[16];       /* phase (Pending, Failed) it was last held up in, or "" */
+    unsigned holds;      /* consecutive reconciles held up by quota or the like */
     char data[];
 };
 

@@ -69,12 +69,6 @@ static void on_timer(uv_timer_t *t)
     tick(t->data);
 }
 
-static void schedule(struct leader *l)
-{
-    if (!l->closing && !l->lost)
-        uv_timer_start(&l->timer, on_timer, (uint64_t)l->retry_s * 1000, 0);
-}
-
 /* A failed try: a leader that has not renewed within the deadline steps down. */
 static void failed(struct leader *l, const char *what, const struct kube_error *e)
 {
@@ -119,7 +113,6 @@ static void on_written(void *arg, const struct kube_response *resp)
         l->last_renew = uv_now(l->loop);
         set_leading(l, true);
     }
-    schedule(l);
 }
 
 static int write_lease(struct leader *l, enum kube_verb verb, json_t *body)
@@ -145,14 +138,11 @@ static void on_read(void *arg, const struct kube_response *resp)
     int rc;
 
     if (resp->err && kube_error_is_not_found(resp->err)) {
-        rc = write_lease(l, KUBE_POST, lease_body(l, l->identity, l->lease_s, NULL, 0, NULL));
-        if (rc)
-            schedule(l);
-        return;
+        (void)write_lease(l, KUBE_POST, lease_body(l, l->identity, l->lease_s, NULL, 0, NULL));
+        return; /* on failure, the next tick tries again */
     }
     if (resp->err) {
         failed(l, "read", resp->err);
-        schedule(l);
         return;
     }
     json_t *spec = json_object_get(resp->json, "spec");
@@ -187,20 +177,50 @@ static void on_read(void *arg, const struct kube_response *resp)
             set_leading(l, false);
         rc = -EAGAIN;
     }
-    if (rc)
-        schedule(l);
+    (void)rc; /* the next tick tries again */
 }
 
+/* Every retry period: read the Lease (then renew or try to take it), or,
+ * while a request still hangs (the client retries with backoff), check the
+ * renew deadline: a leader that cannot renew in time must stop at once, not
+ * when the hung request finally gives up, or two replicas reconcile. */
 static void tick(struct leader *l)
 {
+    if (l->closing || l->lost)
+        return;
+    if (l->req) {
+        if (l->leading && uv_now(l->loop) - l->last_renew > (uint64_t)l->renew_deadline_s * 1000) {
+            kube_request_cancel(l->req);
+            l->req = NULL;
+            log_warn("lease renewal hangs past its deadline", "{s:s}", "lease", l->name);
+            set_leading(l, false);
+        }
+        return;
+    }
     struct buf path;
     buf_init(&path, 2048);
     int rc = lease_path(l, &path, true);
     if (!rc)
         rc = kube_request(l->client, KUBE_GET, path.data, NULL, 0, on_read, l, &l->req);
     buf_free(&path);
-    if (rc)
-        schedule(l);
+    (void)rc; /* the next tick tries again */
+}
+
+static void on_release_read(void *arg, const struct kube_response *resp)
+{
+    struct leader *l = arg;
+    l->req = NULL;
+    json_t *spec = json_object_get(resp->json, "spec");
+    const char *holder = json_string_value(json_object_get(spec, "holderIdentity"));
+    const char *rv = json_string_value(
+        json_object_get(json_object_get(resp->json, "metadata"), "resourceVersion"));
+    if (!resp->err && holder && rv && strcmp(holder, l->identity) == 0 &&
+        write_lease(l, KUBE_PUT,
+                    lease_body(l, "", 1, NULL,
+                               json_integer_value(json_object_get(spec, "leaseTransitions")),
+                               rv)) == 0)
+        return; /* on_written closes */
+    uv_close((uv_handle_t *)&l->timer, on_closed);
 }
 
 int leader_start(struct kube_client *client, uv_loop_t *loop, const struct leader_opts *o,
@@ -228,7 +248,7 @@ int leader_start(struct kube_client *client, uv_loop_t *loop, const struct leade
     l->arg = arg;
     uv_timer_init(loop, &l->timer);
     l->timer.data = l;
-    tick(l);
+    uv_timer_start(&l->timer, on_timer, 0, (uint64_t)l->retry_s * 1000);
     *out = l;
     return 0;
 }
@@ -264,24 +284,15 @@ void leader_close(struct leader *l, void (*done)(void *arg), void *arg)
         l->req = NULL;
     }
     if (l->leading && !l->lost) {
-        /* Hand the Lease back: holder cleared, one second left. */
+        /* Hand the Lease back (holder cleared, one second left), but only
+         * if it is still ours: read it, then replace it at that version. */
         l->releasing = true;
-        json_t *body =
-            json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:i}}", "apiVersion",
-                      "coordination.k8s.io/v1", "kind", "Lease", "metadata", "name", l->name,
-                      "namespace", l->ns, "spec", "holderIdentity", "", "leaseDurationSeconds", 1);
         struct buf path;
         buf_init(&path, 2048);
-        char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
         int rc = lease_path(l, &path, true);
-        if (!rc && text)
-            rc = kube_request(l->client, KUBE_PATCH_MERGE, path.data, text, strlen(text),
-                              on_written, l, &l->req);
-        else
-            rc = -ENOMEM;
-        free(text);
+        if (!rc)
+            rc = kube_request(l->client, KUBE_GET, path.data, NULL, 0, on_release_read, l, &l->req);
         buf_free(&path);
-        json_decref(body);
         if (rc == 0) {
             log_info("releasing the lease", "{s:s}", "lease", l->name);
             return;

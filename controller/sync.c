@@ -48,6 +48,16 @@ void sync__block(struct run *r, const char *reason, bool is_policy, const char *
     utf8_trim_tail(r->block_message); /* an API message may be cut mid-character */
 }
 
+/* The delay before looking again at a sandbox held up by something that
+ * clears by itself: first ms, doubling per consecutive hold up to 5 min. */
+static int blocked_retry(struct run *r, int ms)
+{
+    struct sbx_state *st = ctl_state(r->c, r->key, true);
+    unsigned n = st ? st->holds++ : 0;
+    uint64_t d = (uint64_t)ms << (n < 10 ? n : 10);
+    return d > 300000 ? 300000 : (int)d;
+}
+
 /* Maps an API refusal of a write to a status reason and a retry policy. */
 static void refused(struct run *r, const char *what, const struct kube_error *e, bool is_policy)
 {
@@ -62,7 +72,7 @@ static void refused(struct run *r, const char *what, const struct kube_error *e,
          * the namespace: admission refuses pods until then. Look again soon
          * rather than backing off for minutes. */
         sync__block(r, "ServiceAccountNotFound", is_policy, "%s", m);
-        r->result = 2000;
+        r->result = blocked_retry(r, 2000);
         r->c->stats.failures++;
         log_info("write refused until the namespace's ServiceAccount exists", "{s:s, s:s}",
                  "sandbox", r->key, "object", what);
@@ -70,7 +80,10 @@ static void refused(struct run *r, const char *what, const struct kube_error *e,
     }
     if (e->code == 403 && strstr(m, "exceeded quota")) {
         sync__block(r, "QuotaExceeded", is_policy, "%s", m);
-        r->result = 5000; /* quota frees without an event we watch: look again */
+        /* Quota frees when a pod goes (which wakes podless sandboxes), or
+         * when the quota changes, which kage does not watch: look again,
+         * less often the longer it lasts. */
+        r->result = blocked_retry(r, 5000);
     } else if (e->code == 403 && strstr(m, "RuntimeClass") && strstr(m, "not found")) {
         sync__block(r, "RuntimeClassNotFound", is_policy, "%s", m);
         r->result = -1;
@@ -152,6 +165,14 @@ static bool managed_by_kage(json_t *obj)
     return m && strcmp(m, "kage") == 0;
 }
 
+/* Makes a replacing PUT apply only to the object with that uid: one deleted
+ * and made again by someone else meanwhile is refused, not overwritten. */
+static void pin_uid(json_t *body, const char *uid)
+{
+    if (uid)
+        json_object_set_new(json_object_get(body, "metadata"), "uid", json_string(uid));
+}
+
 /* Whether obj's spec digests to want_hash. */
 static bool as_rendered_spec(json_t *obj, const char *want_hash)
 {
@@ -177,7 +198,7 @@ static void on_policy_check(void *arg, const struct kube_response *resp)
     if (resp->err) {
         refused(r, baseline ? "baseline NetworkPolicy" : "NetworkPolicy", resp->err, true);
         r->step = STEP_STATUS;
-    } else if (as_rendered(resp->json, want)) {
+    } else if (as_rendered(resp->json, want) && (baseline || owned_by(resp->json, r->uid))) {
         /* Ours, as rendered: the watch has not shown it yet. */
         if (baseline)
             r->baseline_ok = true;
@@ -198,8 +219,11 @@ static void on_policy_check(void *arg, const struct kube_response *resp)
         log_info("restoring network policy out of the watch's sight", "{s:s, s:s}", "namespace",
                  r->ns, "policy", name);
         r->c->stats.updates++;
-        if (sync__send(r, KUBE_PUT, &KUBE_NETWORK_POLICIES, name, NULL,
-                       baseline ? r->baseline : r->policy, on_policy_written) == 0)
+        json_t *body = baseline ? r->baseline : r->policy;
+        pin_uid(body,
+                json_string_value(json_object_get(json_object_get(resp->json, "metadata"), "uid")));
+        if (sync__send(r, KUBE_PUT, &KUBE_NETWORK_POLICIES, name, NULL, body, on_policy_written) ==
+            0)
             return;
         r->result = -1;
         r->step = STEP_STATUS;
@@ -263,6 +287,16 @@ static enum outcome step_policy(struct run *r, bool baseline)
     const struct policy_obj *obs = informer_get(r->c->policies, key);
     int rc;
 
+    if (obs && !baseline && obs->owned && obs->managed && strcmp(obs->owner_uid, r->uid) != 0) {
+        /* Left by an earlier Sandbox of the same name: the garbage
+         * collector takes it; then this one gets its own. */
+        sync__block(r, "PolicyPending", true,
+                    "NetworkPolicy %s still belongs to an earlier Sandbox of this name; waiting "
+                    "for it to be collected",
+                    key);
+        r->result = 1000;
+        return STOP;
+    }
     if (obs && !baseline && (!obs->owned || strcmp(obs->owner_uid, r->uid) != 0)) {
         sync__block(
             r, "NameConflict", true,
@@ -299,6 +333,7 @@ static enum outcome step_policy(struct run *r, bool baseline)
         char note[700];
         snprintf(note, sizeof(note), "NetworkPolicy %s was changed from outside; restored", key);
         sync__event(r, true, "PolicyRestored", "Update", note);
+        pin_uid(body, obs->uid);
         rc = sync__send(r, KUBE_PUT, &KUBE_NETWORK_POLICIES, name, NULL, body, on_policy_written);
     }
     if (rc) {
@@ -350,7 +385,13 @@ static int delete_pod(struct run *r, const char *uid, const char *why)
 static void on_pod_check(void *arg, const struct kube_response *resp)
 {
     struct run *r = arg;
-    if (resp->err) {
+    if (!resp->err &&
+        json_object_get(json_object_get(resp->json, "metadata"), "deletionTimestamp")) {
+        /* Already going (a replacement in progress): look again soon. */
+        r->pod_replacing = true;
+        if (r->result == 0)
+            r->result = 1000;
+    } else if (resp->err) {
         refused(r, "pod", resp->err, false);
     } else if (!owned_by(resp->json, r->uid)) {
         sync__block(
@@ -367,8 +408,6 @@ static void on_pod_check(void *arg, const struct kube_response *resp)
         if (uid && delete_pod(r, uid, "its kage.dev/sandbox label was changed") == 0)
             return;
         r->result = -1;
-    } else {
-        r->pod_expected = true;
     }
     r->step = STEP_STATUS;
     sync__next(r);
@@ -389,7 +428,6 @@ static void on_pod_created(void *arg, const struct kube_response *resp)
             snprintf(st->pod_hash, sizeof(st->pod_hash), "%s", render_pod_hash(r->pod));
             st->pod_at = uv_now(r->c->loop);
         }
-        r->pod_expected = true;
         log_info("created pod", "{s:s}", "sandbox", r->key);
         char note[600];
         snprintf(note, sizeof(note), "created pod %s (runtime class %s)", r->name,
@@ -420,6 +458,15 @@ static bool step_pod(struct run *r)
     const char *want = render_pod_hash(r->pod);
     int rc;
 
+    if (obs && obs->owned && strcmp(obs->owner_uid, r->uid) != 0 &&
+        strcmp(obs->sandbox, r->name) == 0) {
+        sync__block(r, "PodPending", false,
+                    "pod %s still belongs to an earlier Sandbox of this name; waiting for it to "
+                    "be collected",
+                    r->key);
+        r->result = 1000;
+        return true;
+    }
     if (obs && (!obs->owned || strcmp(obs->owner_uid, r->uid) != 0)) {
         sync__block(
             r, "NameConflict", false,
@@ -433,8 +480,7 @@ static bool step_pod(struct run *r)
         struct sbx_state *st = ctl_state(r->c, r->key, false);
         if (st && st->pod_at && strcmp(st->pod_hash, want) == 0 &&
             uv_now(r->c->loop) - st->pod_at < CTL_EXPECT_MS) {
-            r->pod_expected = true; /* created a moment ago */
-            return true;
+            return true; /* created a moment ago */
         }
         r->c->stats.creates++;
         rc = sync__send(r, KUBE_POST, &KUBE_PODS, NULL, NULL, r->pod, on_pod_created);
@@ -481,7 +527,10 @@ static void on_sandbox_deleted(void *arg, const struct kube_response *resp)
                  (json_int_t)resp->err->code, "message", resp->err->message);
         r->result = -1;
     }
-    r->step = STEP_DONE;
+    /* The pod goes now, not when the garbage collector gets to it: a
+     * finalizer on the Sandbox (or a refused delete) must not keep an
+     * expired sandbox running. */
+    r->step = STEP_POD;
     sync__next(r);
 }
 
@@ -526,22 +575,28 @@ void sync__next(struct run *r)
     for (;;) {
         switch (r->step) {
         case STEP_BASELINE:
-            if (r->invalid || r->deleting) {
+            if (r->invalid) {
                 r->step = STEP_STATUS;
+                continue;
+            }
+            if (r->deleting) {
+                /* Going: its children go with it, except an expired pod,
+                 * which goes now whatever holds the Sandbox. */
+                r->step = r->pod_unwanted ? STEP_POD : STEP_STATUS;
                 continue;
             }
             if (r->delete_sandbox) {
                 if (!step_delete_sandbox(r))
                     return;
-                r->step = STEP_DONE;
+                r->step = STEP_POD;
                 continue;
             }
             if (r->block_reason[0] && !r->policy) {
                 /* Blocked before anything could be rendered (no class):
                  * existing policies stay, and the status says whether they
-                 * are there. */
+                 * are there; a pod that is paused or expired still goes. */
                 kept_policies(r);
-                r->step = STEP_STATUS;
+                r->step = r->pod_unwanted ? STEP_POD : STEP_STATUS;
                 continue;
             }
             switch (step_policy(r, true)) {
@@ -586,7 +641,7 @@ void sync__next(struct run *r)
             r->step = STEP_STATUS;
             continue;
         case STEP_STATUS:
-            if (!r->ns_terminating && !sync__status(r))
+            if (!r->ns_terminating && !r->delete_sandbox && !sync__status(r))
                 return;
             r->step = STEP_DONE;
             continue;
@@ -594,6 +649,11 @@ void sync__next(struct run *r)
             struct queue *q = r->c->queue;
             int result = r->result;
             ctl_observe(r->c, r->started, result);
+            if (!r->block_reason[0]) {
+                struct sbx_state *st = ctl_state(r->c, r->key, false);
+                if (st)
+                    st->holds = 0;
+            }
             char key[QUEUE_KEY_MAX + 1];
             memcpy(key, r->key, sizeof(key));
             uint64_t deadline = r->deadline_ms;

@@ -40,7 +40,6 @@ struct run {
     bool baseline_ok;
     bool policy_ok;
     bool pod_replacing;
-    bool pod_expected;   /* created by us, not yet in the cache */
     bool ns_terminating; /* the namespace is being deleted */
     struct validation_error verr;
     bool invalid;

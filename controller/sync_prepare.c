@@ -92,9 +92,25 @@ static void check_lifetime(struct run *r)
     r->deadline_ms = (uint64_t)(end - now) * 1000 + 500;
 }
 
+/* The children to write: the baseline, the sandbox's policy rendered from
+ * sandbox (a narrowed copy when it is against its class), and the pod
+ * unless none is wanted. Returns 0 or -ENOMEM. */
+static int render_children(struct run *r, json_t *sandbox, const json_t *class_spec, bool pod)
+{
+    struct render_opts ro = {r->c->opts.runtime_class, class_spec};
+    r->baseline = render_baseline(r->ns);
+    r->policy = render_policy(sandbox);
+    if (pod)
+        r->pod = render_pod(sandbox, &ro);
+    if (!r->baseline || !r->policy || (pod && !r->pod) ||
+        observed_hash(json_object_get(r->baseline, "spec"), r->baseline_hash) ||
+        observed_hash(json_object_get(r->policy, "spec"), r->policy_hash))
+        return -ENOMEM;
+    return 0;
+}
+
 int sync__prepare(struct run *r, const struct sandbox_obj *s)
 {
-    struct ctl *c = r->c;
     snprintf(r->key, sizeof(r->key), "%s/%s", s->ns, s->name);
     snprintf(r->ns, sizeof(r->ns), "%s", s->ns);
     snprintf(r->name, sizeof(r->name), "%s", s->name);
@@ -110,10 +126,15 @@ int sync__prepare(struct run *r, const struct sandbox_obj *s)
                  "message", r->verr.message);
         return 0;
     }
+    /* Lifetime and pause hold whatever the class says (even when there is
+     * no class to render with): the pod goes at the end either way. */
+    check_lifetime(r);
+    r->paused = json_is_true(json_object_get(json_object_get(r->sbx, "spec"), "paused"));
+    r->pod_unwanted = r->paused || r->expired;
 
     const struct class_obj *cls = resolve_class(r);
     if (r->block_reason[0])
-        return 0; /* no class to render with: touch nothing */
+        return 0; /* no class to render with: existing policies stay as they are */
     json_t *class_spec = NULL;
     if (cls) {
         json_error_t e;
@@ -127,41 +148,27 @@ int sync__prepare(struct run *r, const struct sandbox_obj *s)
         json_decref(class_spec);
         return rc;
     }
+    /* The class may have set the lifetime (its maximum). */
+    check_lifetime(r);
+    r->pod_unwanted = r->paused || r->expired;
     if (rc != 0) {
         /* A Sandbox against its class runs no pod, and its policy is
          * narrowed to allow nothing: what it allowed may be what the class
          * now denies, and any pod given its label would inherit it. */
         sync__block(r, v.reason, false, "%s", v.message);
         r->pod_unwanted = true;
-        json_decref(class_spec);
         json_t *narrowed = json_deep_copy(r->sbx);
         if (!narrowed || json_object_set_new(json_object_get(narrowed, "spec"), "egress",
                                              json_pack("{s:b}", "dns", 0))) {
             json_decref(narrowed);
+            json_decref(class_spec);
             return -ENOMEM;
         }
-        r->baseline = render_baseline(r->ns);
-        r->policy = render_policy(narrowed);
+        rc = render_children(r, narrowed, class_spec, false);
         json_decref(narrowed);
-        if (!r->baseline || !r->policy ||
-            observed_hash(json_object_get(r->baseline, "spec"), r->baseline_hash) ||
-            observed_hash(json_object_get(r->policy, "spec"), r->policy_hash))
-            return -ENOMEM;
-        return 0;
+    } else {
+        rc = render_children(r, r->sbx, class_spec, true);
     }
-
-    check_lifetime(r);
-    r->paused = json_is_true(json_object_get(json_object_get(r->sbx, "spec"), "paused"));
-    r->pod_unwanted = r->paused || r->expired;
-
-    struct render_opts ro = {c->opts.runtime_class, class_spec};
-    r->baseline = render_baseline(r->ns);
-    r->policy = render_policy(r->sbx);
-    r->pod = render_pod(r->sbx, &ro);
     json_decref(class_spec);
-    if (!r->baseline || !r->policy || !r->pod ||
-        observed_hash(json_object_get(r->baseline, "spec"), r->baseline_hash) ||
-        observed_hash(json_object_get(r->policy, "spec"), r->policy_hash))
-        return -ENOMEM;
-    return 0;
+    return rc;
 }

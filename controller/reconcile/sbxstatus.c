@@ -17,9 +17,29 @@
 struct verdict {
     const char *phase;
     bool ready;
-    const char *reason;
+    char reason[128];
     char message[1400];
 };
+
+/* A condition reason must match ^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$
+ * (metav1.Condition); the kubelet's own reasons do not always (e.g.
+ * "OutOfnvidia.com/gpu"), and a status that breaks the schema is never
+ * written. Other characters become '_'. */
+static void clean_reason(char *out, size_t n, const char *in)
+{
+    size_t w = 0;
+    if (!((in[0] >= 'A' && in[0] <= 'Z') || (in[0] >= 'a' && in[0] <= 'z')))
+        out[w++] = 'R';
+    for (const char *p = in; *p && w + 1 < n; p++) {
+        char ch = *p;
+        bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                  (ch >= '0' && ch <= '9') || ch == '_' || ch == ',' || ch == ':';
+        out[w++] = ok ? ch : '_';
+    }
+    if (w > 1 && (out[w - 1] == ',' || out[w - 1] == ':'))
+        out[w - 1] = '_';
+    out[w] = '\0';
+}
 
 static void say(struct verdict *v, const char *phase, bool ready, const char *reason,
                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -30,7 +50,7 @@ static void say(struct verdict *v, const char *phase, bool ready, const char *re
     va_list ap;
     v->phase = phase;
     v->ready = ready;
-    v->reason = reason;
+    clean_reason(v->reason, sizeof(v->reason), reason);
     va_start(ap, fmt);
     int n = vsnprintf(v->message, sizeof(v->message), fmt, ap);
     va_end(ap);
