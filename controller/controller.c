@@ -135,6 +135,39 @@ static void ctl_baseline_seen(struct ctl *c, const char *key, size_t len)
     free(m);
 }
 
+void ctl_quota_held(struct ctl *c, const char *ns)
+{
+    if (tfind(&ns, &c->quota_ns, key_cmp))
+        return;
+    size_t n = strlen(ns) + 1;
+    struct ns_mark *m = malloc(sizeof(*m) + n);
+    if (!m)
+        return; /* the sandbox still retries on its own timer */
+    memcpy(m->data, ns, n);
+    m->ns = m->data;
+    m->at = 0;
+    if (!tsearch(m, &c->quota_ns, key_cmp))
+        free(m);
+}
+
+/* Takes the mark of namespace key[0..len) off; true if it had one. */
+static bool quota_release(struct ctl *c, const char *key, size_t len)
+{
+    char ns[300];
+    if (len >= sizeof(ns))
+        return false;
+    memcpy(ns, key, len);
+    ns[len] = '\0';
+    const char *k = ns;
+    void *node = tfind(&k, &c->quota_ns, key_cmp);
+    if (!node)
+        return false;
+    struct ns_mark *m = *(struct ns_mark **)node;
+    tdelete(&k, &c->quota_ns, key_cmp);
+    free(m);
+    return true;
+}
+
 /* ---- events to keys -------------------------------------------------- */
 
 static void enqueue(struct ctl *c, const char *key)
@@ -291,8 +324,12 @@ static void on_pod_gone(void *arg, const char *key, const void *obj)
         st->pod_at = 0; /* seen, and gone: no write of ours stands in for it */
     on_pod(arg, key, obj);
     const char *slash = strchr(key, '/');
+    /* Only where a sandbox waits for quota (else a mass teardown would walk
+     * every sandbox once per pod). Those still held mark it again. */
+    if (!slash || !quota_release(c, key, (size_t)(slash - key)))
+        return;
     char prefix[300];
-    int n = slash ? snprintf(prefix, sizeof(prefix), "%.*s/", (int)(slash - key), key) : 0;
+    int n = snprintf(prefix, sizeof(prefix), "%.*s/", (int)(slash - key), key);
     if (n > 0 && (size_t)n < sizeof(prefix) && c->queue) {
         struct ns_walk w = {c, prefix, (size_t)n};
         informer_foreach(c->sandboxes, enqueue_podless_in_ns, &w);
@@ -549,6 +586,7 @@ int controller_run(const struct controller_opts *o, const struct kube_config *cf
 
     tdestroy(c.states, state_free);
     tdestroy(c.baselines, free);
+    tdestroy(c.quota_ns, free);
     int rc = uv_loop_close(c.loop);
     log_info("stopped", "{s:I, s:I, s:I, s:I, s:I}", "reconciles", (json_int_t)c.stats.reconciles,
              "creates", (json_int_t)c.stats.creates, "updates", (json_int_t)c.stats.updates,

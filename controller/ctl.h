@@ -68,6 +68,7 @@ struct ctl {
     char identity[160]; /* this replica: reportingInstance, holderIdentity */
     void *states;       /* search tree of struct sbx_state */
     void *baselines;    /* search tree of namespaces whose baseline kage wrote */
+    void *quota_ns;     /* search tree of namespaces with a sandbox waiting for quota */
     unsigned synced;
     bool stopping;
     uv_signal_t sigint;
@@ -101,5 +102,9 @@ void ctl_state_drop(struct ctl *c, const char *key);
  * CTL_EXPECT_MS; ctl_baseline_written records such a write. */
 bool ctl_baseline_recent(struct ctl *c, const char *ns);
 void ctl_baseline_written(struct ctl *c, const char *ns);
+
+/* Records that a sandbox of namespace ns waits for quota: a pod going
+ * there then wakes the namespace's podless sandboxes. */
+void ctl_quota_held(struct ctl *c, const char *ns);
 
 #endif

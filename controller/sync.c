@@ -80,6 +80,7 @@ static void refused(struct run *r, const char *what, const struct kube_error *e,
     }
     if (e->code == 403 && strstr(m, "exceeded quota")) {
         sync__block(r, "QuotaExceeded", is_policy, "%s", m);
+        ctl_quota_held(r->c, r->ns);
         /* Quota frees when a pod goes (which wakes podless sandboxes), or
          * when the quota changes, which kage does not watch: look again,
          * less often the longer it lasts. */
