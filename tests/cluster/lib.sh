@@ -68,19 +68,46 @@ start() {
 	echo $! >"$state/pids/$name.pid"
 }
 
-# stop NAME MATCH: SIGTERM, then SIGKILL after 10 s; waits until it is gone.
+# start_supervised NAME BINARY ARGS...: like start, but the component is
+# started again a second after it exits, as the kubelet does for a control
+# plane's static pods. kube-scheduler exits on purpose when it finds its
+# cache inconsistent (as it can after an API server restart); a real
+# cluster brings it back, and so does this one.
+start_supervised() {
+	local name=$1
+	shift
+	mkdir -p "$state/logs" "$state/pids" "$state/cmds"
+	printf '%s\0' "$@" >"$state/cmds/$name"
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	setsid bash -c '
+		name=$1
+		shift
+		child=
+		trap "[ -n \"\$child\" ] && wait \$child; exit 0" TERM INT
+		while :; do
+			"$@" &
+			child=$!
+			wait "$child" && code=0 || code=$?
+			echo "supervisor: $name exited with code $code; starting it again in 1 s" >&2
+			sleep 1
+		done' kage-supervise "$name" "$@" >>"$state/logs/$name.log" 2>&1 </dev/null &
+	echo $! >"$state/pids/$name.pid"
+}
+
+# stop NAME MATCH: SIGTERM, then SIGKILL after 10 s, to the process group
+# start made (a supervisor and its component alike); waits until it is gone.
 stop() {
 	local name=$1 match=$2 f="$state/pids/$1.pid" pid i
 	[ -f "$f" ] || return 0
 	pid=$(cat "$f")
 	if pid_alive "$name" "$match"; then
-		kill -TERM "$pid" 2>/dev/null || true
+		kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
 		for i in $(seq 1 100); do
 			[ -d "/proc/$pid" ] || break
 			sleep 0.1
 		done
 		if [ -d "/proc/$pid" ]; then
-			kill -KILL "$pid" 2>/dev/null || true
+			kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
 			for i in $(seq 1 50); do
 				[ -d "/proc/$pid" ] || break
 				sleep 0.1

@@ -130,7 +130,7 @@ done
 
 # --- kube-controller-manager and kube-scheduler ----------------------------
 log "starting kube-controller-manager and kube-scheduler"
-start kube-controller-manager "$bindir/kube-controller-manager" \
+start_supervised kube-controller-manager "$bindir/kube-controller-manager" \
 	--kubeconfig="$state/controller-manager.kubeconfig" \
 	--authentication-kubeconfig="$state/controller-manager.kubeconfig" \
 	--authorization-kubeconfig="$state/controller-manager.kubeconfig" \
@@ -139,7 +139,7 @@ start kube-controller-manager "$bindir/kube-controller-manager" \
 	--service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
 	--cluster-signing-cert-file="$pki/ca.crt" --cluster-signing-key-file="$pki/ca.key" \
 	--controllers='*' --kube-api-qps=200 --kube-api-burst=400 --v=1
-start kube-scheduler "$bindir/kube-scheduler" \
+start_supervised kube-scheduler "$bindir/kube-scheduler" \
 	--kubeconfig="$state/scheduler.kubeconfig" \
 	--authentication-kubeconfig="$state/scheduler.kubeconfig" \
 	--authorization-kubeconfig="$state/scheduler.kubeconfig" \
@@ -147,7 +147,7 @@ start kube-scheduler "$bindir/kube-scheduler" \
 
 # --- kwok: simulated nodes whose pods reach Running with an IP --------------
 log "starting kwok $KWOK_VERSION with $KWOK_NODES simulated node(s)"
-start kwok "$bindir/kwok" \
+start_supervised kwok "$bindir/kwok" \
 	--kubeconfig="$state/kwok.kubeconfig" \
 	--manage-all-nodes=false \
 	--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
