@@ -33,6 +33,7 @@ struct ctl_stats {
     uint64_t updates;
     uint64_t deletes;
     uint64_t status_writes;
+    uint64_t status_held; /* status writes held back under load (see sync_status.c) */
     uint64_t failures;
     uint64_t events;
 };
@@ -44,6 +45,7 @@ struct sbx_state {
     uint64_t policy_at; /* loop time of the write, 0 if none */
     char pod_hash[SPEC_HASH_LEN + 1];
     uint64_t pod_at;
+    uint64_t pod_made_at; /* loop time kage last created its pod; kept once seen */
     char *last_status;   /* canonical JSON of the last status written */
     uint64_t event_hash; /* digest of the last Event emitted (reason + note) */
     uint64_t event_at;   /* loop time it was emitted */

@@ -131,6 +131,9 @@ int metrics_render(const struct ctl *c, struct buf *b)
     rc |= sample(b, "kage_writes_total", "{kind=\"update\"}", (double)c->stats.updates);
     rc |= sample(b, "kage_writes_total", "{kind=\"delete\"}", (double)c->stats.deletes);
     rc |= sample(b, "kage_writes_total", "{kind=\"status\"}", (double)c->stats.status_writes);
+    rc |= metric(b, "kage_status_writes_held_total", "counter",
+                 "Status writes of a just-started pod held back while other sandboxes waited.",
+                 NULL, (double)c->stats.status_held);
     rc |= metric(b, "kage_events_total", "counter", "Kubernetes Events emitted.", NULL,
                  (double)c->stats.events);
 

@@ -428,6 +428,7 @@ static void on_pod_created(void *arg, const struct kube_response *resp)
         if (st) {
             snprintf(st->pod_hash, sizeof(st->pod_hash), "%s", render_pod_hash(r->pod));
             st->pod_at = uv_now(r->c->loop);
+            st->pod_made_at = st->pod_at;
         }
         log_info("created pod", "{s:s}", "sandbox", r->key);
         char note[600];

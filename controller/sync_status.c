@@ -52,8 +52,9 @@ static json_t *status_patch(json_t *old, json_t *neu)
     return json_pack("{s:o}", "status", st);
 }
 
-/* The status of the Ready condition in a status object, "" when none. */
-static const char *ready_status(const json_t *status)
+/* A field ("status", "reason") of the Ready condition in a status
+ * object, "" when none. */
+static const char *ready_field(const json_t *status, const char *field)
 {
     size_t i;
     json_t *c;
@@ -61,11 +62,35 @@ static const char *ready_status(const json_t *status)
     {
         const char *t = json_string_value(json_object_get(c, "type"));
         if (t && strcmp(t, "Ready") == 0) {
-            const char *s = json_string_value(json_object_get(c, "status"));
+            const char *s = json_string_value(json_object_get(c, field));
             return s ? s : "";
         }
     }
     return "";
+}
+
+static const char *ready_status(const json_t *status)
+{
+    return ready_field(status, "status");
+}
+
+/* Under load each new sandbox would get two status writes seconds apart:
+ * PodStarting just after its pod is made, then Ready. While other
+ * sandboxes wait in the queue, the first one is held back for up to
+ * STATUS_HOLD_MS after the pod was created, so the API server's time goes
+ * to making their pods; the pod's next change, or the end of the hold,
+ * brings the reconcile that writes the status (by then often Ready, one
+ * write instead of two). With nothing waiting, it is written at once.
+ * Returns the milliseconds left to hold, 0 to write now. */
+#define STATUS_HOLD_MS 10000
+
+static uint64_t status_hold(const struct run *r, const struct sbx_state *st, const json_t *neu)
+{
+    if (!st || !st->pod_made_at || queue_len(r->c->queue) == 0 ||
+        strcmp(ready_field(neu, "reason"), "PodStarting") != 0)
+        return 0;
+    uint64_t age = uv_now(r->c->loop) - st->pod_made_at;
+    return age < STATUS_HOLD_MS ? STATUS_HOLD_MS - age : 0;
 }
 
 bool sync__status(struct run *r)
@@ -124,6 +149,15 @@ bool sync__status(struct run *r)
         /* Written already; the watch has not caught up. */
         free(text);
         json_decref(neu);
+        return true;
+    }
+    uint64_t hold = status_hold(r, st, neu);
+    if (hold) {
+        free(text);
+        json_decref(neu);
+        r->c->stats.status_held++;
+        if (r->result == 0 || (r->result > 0 && (uint64_t)r->result > hold))
+            r->result = (int)hold;
         return true;
     }
     /* A sandbox that was held up (pending or failed) and is ready now has
