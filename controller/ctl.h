@@ -46,11 +46,11 @@ struct sbx_state {
     char pod_hash[SPEC_HASH_LEN + 1];
     uint64_t pod_at;
     uint64_t pod_made_at; /* loop time kage last created its pod; kept once seen */
-    char *last_status;   /* canonical JSON of the last status written */
-    uint64_t event_hash; /* digest of the last Event emitted (reason + note) */
-    uint64_t event_at;   /* loop time it was emitted */
-    char held[16];       /* phase (Pending, Failed) it was last held up in, or "" */
-    unsigned holds;      /* consecutive reconciles held up by quota or the like */
+    char *last_status;    /* canonical JSON of the last status written */
+    uint64_t event_hash;  /* digest of the last Event emitted (reason + note) */
+    uint64_t event_at;    /* loop time it was emitted */
+    char held[16];        /* phase (Pending, Failed) it was last held up in, or "" */
+    unsigned holds;       /* consecutive reconciles held up by quota or the like */
     char data[];
 };
 
