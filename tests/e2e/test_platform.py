@@ -510,6 +510,33 @@ def test_missing_class_waits_until_it_is_created(kubectl, kage, make_namespace, 
     assert pod["metadata"]["labels"] == {"class": "later", **sandbox_labels("early")}
 
 
+def test_missing_runtime_class_stalls_until_it_is_created(kubectl, kage, make_namespace, classes):
+    """A class naming a RuntimeClass the cluster lacks: the API server's
+    RuntimeClass admission refuses the pod, the Sandbox says so (Stalled:
+    a person must act), its policies stay, and once the RuntimeClass
+    exists the retries bring the pod up."""
+    ns = make_namespace("plat", RESTRICTED)
+    rc = f"e2e-missing-{RUN}-{uuid.uuid4().hex[:6]}"
+    cls = classes(f"missing-rc-{ns}", {"runtimeClassName": rc})
+    kubectl.apply(sandbox(ns, "no-rc", sandboxClassName=cls))
+    sbx = wait_reason(kubectl, ns, "no-rc", "RuntimeClassNotFound")
+    message = f'pods "no-rc" is forbidden: pod rejected: RuntimeClass "{rc}" not found'
+    assert_blocked(sbx, "RuntimeClassNotFound", message, "Pending", "Stalled")
+    assert get(kubectl, ns, "pod", "no-rc") is None
+    assert get(kubectl, ns, "networkpolicy", "no-rc") is not None
+
+    kubectl.create({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+                    "metadata": {"name": rc, "labels": {RUN_LABEL: RUN}}, "handler": "x"})
+    try:
+        sbx = wait_reason(kubectl, ns, "no-rc", "SandboxReady", timeout=60)
+        assert sbx["status"]["phase"] == "Running"
+        assert condition_types(sbx) == ["Ready", "NetworkIsolated"]
+        assert kubectl.json("-n", ns, "get", "pod", "no-rc")["spec"]["runtimeClassName"] == rc
+    finally:
+        kubectl.run("delete", "sandbox", "-n", ns, "no-rc", "--wait=true", check=False)
+        kubectl.run("delete", "runtimeclass", rc, "--ignore-not-found", check=False)
+
+
 def test_default_class_applies_to_sandboxes_without_a_class(kubectl, kage, make_namespace,
                                                              classes):
     ns = make_namespace("plat", RESTRICTED)

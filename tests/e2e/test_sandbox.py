@@ -834,15 +834,6 @@ def test_quota_refusal_is_reported_and_retried_until_quota_frees(kubectl, kage, 
     assert sbx["status"]["phase"] == "Running"
 
 
-@pytest.mark.skip(reason=(
-    "RuntimeClassNotFound needs a sandbox pod whose RuntimeClass is missing; the session "
-    "controller always uses kata-fc (its --default-runtime-class flag is fixed by the `kage` "
-    "fixture), deleting kata-fc would break every other test, and a second controller with "
-    "another runtime class would fight the first over every sandbox pod"))
-def test_missing_runtime_class_is_reported():
-    pass
-
-
 # ---- 8. the log --------------------------------------------------------------
 
 TERMINATING = "because it is being terminated"
