@@ -30,49 +30,18 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+import expected
 from conftest import REPO, wait_for
+from expected import (API_VERSION, DNS_RULE, HARDENED_CONTAINER, NODE, RESTRICTED, SERVER_FIELDS,
+                      SERVER_TOLERATIONS)
 
-API_VERSION = "kage.dev/v1alpha1"
-RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
 IMAGE = "busybox:1.36"
-NODE = "kwok-node-0"
 CONVERGE = 10  # seconds a change may take to show
 RUN = uuid.uuid4().hex[:8]
 RUN_LABEL = "e2e.kage.dev/run"
 DEFAULT_ANNOTATION = "sandboxclass.kage.dev/is-default-class"
 
-DNS_RULE = {
-    "to": [{
-        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-        "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-    }],
-    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-}
-HARDENED_CONTAINER = {
-    "allowPrivilegeEscalation": False,
-    "privileged": False,
-    "runAsNonRoot": True,
-    "capabilities": {"drop": ["ALL"]},
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
 KEEPALIVE = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"
-# Tolerations the API server (DefaultTolerationSeconds) adds to every pod,
-# after the ones the pod brings.
-SERVER_TOLERATIONS = [
-    {"key": "node.kubernetes.io/not-ready", "operator": "Exists",
-     "effect": "NoExecute", "tolerationSeconds": 300},
-    {"key": "node.kubernetes.io/unreachable", "operator": "Exists",
-     "effect": "NoExecute", "tolerationSeconds": 300},
-]
-SERVER_SET = {
-    "dnsPolicy": "ClusterFirst",
-    "schedulerName": "default-scheduler",
-    "priority": 0,
-    "preemptionPolicy": "PreemptLowerPriority",
-    "serviceAccount": "default",
-    "serviceAccountName": "default",
-    "nodeName": NODE,
-}
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -187,13 +156,9 @@ def sandbox_labels(name):
 
 
 def split_pod_spec(pod):
-    """The pod's spec without the fields the server fills in (checked to
-    hold their defaults)."""
-    spec = dict(pod["spec"])
-    for key, value in SERVER_SET.items():
-        if key in spec:
-            assert spec.pop(key) == value, key
-    return spec
+    """The pod's spec without the fields the server fills in; the
+    tolerations stay (a class adds its own before the server's)."""
+    return expected.split_pod_spec(pod, SERVER_FIELDS)
 
 
 def container(resources=("1", "1Gi", "2Gi")):

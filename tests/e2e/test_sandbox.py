@@ -22,11 +22,10 @@ import time
 import pytest
 
 from conftest import wait_for
+from expected import (API_VERSION, BASELINE_LABELS, BASELINE_SPEC, DNS_RULE, HARDENED_CONTAINER,
+                      NODE, RESTRICTED, split_pod_spec)
 
-API_VERSION = "kage.dev/v1alpha1"
-RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
 IMAGE = "busybox:1.36"
-NODE = "kwok-node-0"
 CONVERGE = 10  # seconds a drift may take to be repaired
 
 # What kage renders, copied from controller/reconcile/render.c: the tests
@@ -44,37 +43,6 @@ BEFORE_SCRIPT_WRAPPER = (
     "fi\n"
     'exec "$@"\n'
 )
-DNS_RULE = {
-    "to": [{
-        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-        "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-    }],
-    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-}
-HARDENED_CONTAINER = {
-    "allowPrivilegeEscalation": False,
-    "privileged": False,
-    "runAsNonRoot": True,
-    "capabilities": {"drop": ["ALL"]},
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
-# Pod spec fields the API server, its admission plugins and the scheduler
-# fill in; everything else in a sandbox pod's spec is kage's and asserted.
-SERVER_SET = {
-    "dnsPolicy": "ClusterFirst",
-    "schedulerName": "default-scheduler",
-    "priority": 0,
-    "preemptionPolicy": "PreemptLowerPriority",
-    "serviceAccount": "default",
-    "serviceAccountName": "default",
-    "nodeName": NODE,
-    "tolerations": [
-        {"key": "node.kubernetes.io/not-ready", "operator": "Exists",
-         "effect": "NoExecute", "tolerationSeconds": 300},
-        {"key": "node.kubernetes.io/unreachable", "operator": "Exists",
-         "effect": "NoExecute", "tolerationSeconds": 300},
-    ],
-}
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
@@ -150,11 +118,6 @@ def policy_spec(name, egress):
     return spec
 
 
-BASELINE_SPEC = {
-    "podSelector": {"matchExpressions": [{"key": "kage.dev/sandbox", "operator": "Exists"}]},
-    "policyTypes": ["Ingress", "Egress"],
-}
-BASELINE_LABELS = {"app.kubernetes.io/managed-by": "kage", "kage.dev/baseline": "true"}
 
 
 def assert_policy(kubectl, sbx, egress):
@@ -166,16 +129,6 @@ def assert_policy(kubectl, sbx, egress):
     assert pol["metadata"]["labels"] == sandbox_labels(name)
     assert pol["metadata"]["ownerReferences"] == owner_refs(sbx)
     return pol
-
-
-def split_pod_spec(pod):
-    """The pod's spec without the fields the server fills in (which are
-    checked to hold their defaults), so the rest can be compared whole."""
-    spec = dict(pod["spec"])
-    for key, value in SERVER_SET.items():
-        if key in spec:
-            assert spec.pop(key) == value, key
-    return spec
 
 
 def expected_pod_spec(container, run_as_user=65532, run_as_group=65532):

@@ -34,14 +34,13 @@ import uuid
 import pytest
 
 from conftest import REPO, Kubectl, wait_for
+from expected import (API_VERSION, BASELINE_SPEC, DNS_RULE, HARDENED_CONTAINER, NODE, RESTRICTED,
+                      SERVER_SET)
 
 sys.path.insert(0, str(REPO / "tests" / "security"))
 import check_policies  # noqa: E402
 
-API_VERSION = "kage.dev/v1alpha1"
-RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
 IMAGE = "busybox:1.36"
-NODE = "kwok-node-0"
 SA = "system:serviceaccount:kage-system:kage-controller"
 DEFAULT_ANNOTATION = "sandboxclass.kage.dev/is-default-class"
 RUN = uuid.uuid4().hex[:8]
@@ -76,42 +75,6 @@ BEFORE_SCRIPT_WRAPPER = (
     "fi\n"
     'exec "$@"\n'
 )
-DNS_RULE = {
-    "to": [{
-        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-        "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-    }],
-    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-}
-BASELINE_SPEC = {
-    "podSelector": {"matchExpressions": [{"key": "kage.dev/sandbox", "operator": "Exists"}]},
-    "policyTypes": ["Ingress", "Egress"],
-}
-HARDENED_CONTAINER = {
-    "allowPrivilegeEscalation": False,
-    "privileged": False,
-    "runAsNonRoot": True,
-    "capabilities": {"drop": ["ALL"]},
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
-# Pod spec fields the API server and the scheduler fill in, with the only
-# values they may hold here (no service account but the default, no
-# toleration but the server's own).
-SERVER_SET = {
-    "dnsPolicy": "ClusterFirst",
-    "schedulerName": "default-scheduler",
-    "priority": 0,
-    "preemptionPolicy": "PreemptLowerPriority",
-    "serviceAccount": "default",
-    "serviceAccountName": "default",
-    "nodeName": NODE,
-    "tolerations": [
-        {"key": "node.kubernetes.io/not-ready", "operator": "Exists",
-         "effect": "NoExecute", "tolerationSeconds": 300},
-        {"key": "node.kubernetes.io/unreachable", "operator": "Exists",
-         "effect": "NoExecute", "tolerationSeconds": 300},
-    ],
-}
 # Every key a sandbox pod's spec and container may have. Anything else
 # (volumes, hostNetwork/hostPID/hostIPC/hostUsers, initContainers,
 # ephemeralContainers, nodeSelector, shareProcessNamespace, ports,

@@ -19,27 +19,13 @@ import urllib.request
 from pathlib import Path
 
 from conftest import STATE
+from expected import API_VERSION, BASELINE_LABELS, BASELINE_SPEC, DNS_RULE, RESTRICTED  # noqa: F401
 
-API_VERSION = "kage.dev/v1alpha1"
-RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
 SANDBOX_LABEL = "kage.dev/sandbox"
 MANAGED_BY = "app.kubernetes.io/managed-by"
 BASELINE = "kage-baseline"
 IMAGES = ["busybox:1.36", "python:3.12-slim", "alpine:3.20", "debian:12-slim"]
 
-# What kage renders (controller/reconcile/render.c), asserted whole.
-DNS_RULE = {
-    "to": [{
-        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-        "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-    }],
-    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-}
-BASELINE_SPEC = {
-    "podSelector": {"matchExpressions": [{"key": SANDBOX_LABEL, "operator": "Exists"}]},
-    "policyTypes": ["Ingress", "Egress"],
-}
-BASELINE_LABELS = {MANAGED_BY: "kage", "kage.dev/baseline": "true"}
 
 # The long form (make test-faults) and the short one (make test).
 LONG = os.environ.get("KAGE_FAULTS", "short") == "long"

@@ -1,0 +1,62 @@
+"""What kage renders and what the API server adds to it, as the e2e suites
+assert it: whole objects, so these values are part of the contract (they
+follow controller/reconcile/render.c). One place for every suite."""
+
+API_VERSION = "kage.dev/v1alpha1"
+RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
+NODE = "kwok-node-0"
+
+# The egress rule every sandbox policy has: DNS to kube-dns only.
+DNS_RULE = {
+    "to": [{
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+        "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+    }],
+    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+}
+# The namespace's deny-all policy for every sandbox pod.
+BASELINE_SPEC = {
+    "podSelector": {"matchExpressions": [{"key": "kage.dev/sandbox", "operator": "Exists"}]},
+    "policyTypes": ["Ingress", "Egress"],
+}
+BASELINE_LABELS = {"app.kubernetes.io/managed-by": "kage", "kage.dev/baseline": "true"}
+HARDENED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "privileged": False,
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+# Tolerations the API server (DefaultTolerationSeconds) adds to every pod,
+# after the ones the pod brings.
+SERVER_TOLERATIONS = [
+    {"key": "node.kubernetes.io/not-ready", "operator": "Exists",
+     "effect": "NoExecute", "tolerationSeconds": 300},
+    {"key": "node.kubernetes.io/unreachable", "operator": "Exists",
+     "effect": "NoExecute", "tolerationSeconds": 300},
+]
+# Pod spec fields the API server, its admission plugins and the scheduler
+# fill in, with the only values they may hold here (no service account but
+# the default); everything else in a sandbox pod's spec is kage's.
+SERVER_FIELDS = {
+    "dnsPolicy": "ClusterFirst",
+    "schedulerName": "default-scheduler",
+    "priority": 0,
+    "preemptionPolicy": "PreemptLowerPriority",
+    "serviceAccount": "default",
+    "serviceAccountName": "default",
+    "nodeName": NODE,
+}
+# The same, for a pod that brings no tolerations of its own.
+SERVER_SET = {**SERVER_FIELDS, "tolerations": SERVER_TOLERATIONS}
+
+
+def split_pod_spec(pod, server=SERVER_SET):
+    """The pod's spec without the fields the server fills in (which are
+    checked to hold their defaults), so the rest can be compared whole."""
+    spec = dict(pod["spec"])
+    for key, value in server.items():
+        if key in spec:
+            assert spec.pop(key) == value, key
+    return spec
