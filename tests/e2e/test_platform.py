@@ -34,6 +34,7 @@ import expected
 from conftest import REPO, wait_for
 from expected import (API_VERSION, DNS_RULE, HARDENED_CONTAINER, NODE, RESTRICTED, SERVER_FIELDS,
                       SERVER_TOLERATIONS)
+from sandboxes import condition, get, wait_reason
 
 IMAGE = "busybox:1.36"
 CONVERGE = 10  # seconds a change may take to show
@@ -54,44 +55,8 @@ def sandbox(ns, name, **spec):
             "metadata": {"name": name, "namespace": ns}, "spec": spec}
 
 
-def get(kubectl, ns, kind, name):
-    """The object, or None when it does not exist."""
-    args = ("get", kind, name, "-o", "json", "--ignore-not-found")
-    proc = kubectl.run(*(("-n", ns) if ns else ()), *args, check=False)
-    assert proc.returncode == 0, proc.stderr
-    if not proc.stdout.strip():
-        return None
-    return json.loads(proc.stdout)
-
-
-def condition(sbx, ctype):
-    for c in (sbx or {}).get("status", {}).get("conditions", []):
-        if c["type"] == ctype:
-            return c
-    return None
-
-
 def condition_types(sbx):
     return [c["type"] for c in sbx["status"]["conditions"]]
-
-
-def wait_reason(kubectl, ns, name, reason, timeout=15):
-    """Waits until the Sandbox's Ready condition has reason for its current
-    generation; returns the Sandbox."""
-    seen = {}
-
-    def check():
-        s = get(kubectl, ns, "sandbox", name)
-        seen["status"] = (s or {}).get("status")
-        c = condition(s, "Ready")
-        if c and c["reason"] == reason and \
-                s["status"].get("observedGeneration") == s["metadata"]["generation"]:
-            return s
-        return None
-    try:
-        return wait_for(check, timeout=timeout, what=f"sandbox {ns}/{name} to say {reason}")
-    except AssertionError as e:
-        raise AssertionError(f"{e}; its status: {seen.get('status')}") from None
 
 
 def create_ready(kubectl, ns, name, timeout=20, **spec):

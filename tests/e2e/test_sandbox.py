@@ -24,6 +24,7 @@ import pytest
 from conftest import wait_for
 from expected import (API_VERSION, BASELINE_LABELS, BASELINE_SPEC, DNS_RULE, HARDENED_CONTAINER,
                       NODE, RESTRICTED, split_pod_spec)
+from sandboxes import condition, get, wait_reason
 
 IMAGE = "busybox:1.36"
 CONVERGE = 10  # seconds a drift may take to be repaired
@@ -55,23 +56,6 @@ def sandbox(ns, name, **spec):
             "metadata": {"name": name, "namespace": ns}, "spec": spec}
 
 
-def get(kubectl, ns, kind, name):
-    """The object, or None when it does not exist."""
-    proc = kubectl.run("-n", ns, "get", kind, name, "-o", "json", "--ignore-not-found",
-                       check=False)
-    assert proc.returncode == 0, proc.stderr
-    if not proc.stdout.strip():
-        return None
-    return json.loads(proc.stdout)
-
-
-def condition(sbx, ctype):
-    for c in (sbx or {}).get("status", {}).get("conditions", []):
-        if c["type"] == ctype:
-            return c
-    return None
-
-
 def create_ready(kubectl, ns, name, **spec):
     """Applies a Sandbox and waits, as a user would, for it to be Ready."""
     kubectl.apply(sandbox(ns, name, **spec))
@@ -80,25 +64,6 @@ def create_ready(kubectl, ns, name, **spec):
     sbx = get(kubectl, ns, "sandbox", name)
     assert proc.returncode == 0, f"{name} not Ready: {(sbx or {}).get('status')}"
     return sbx
-
-
-def wait_reason(kubectl, ns, name, reason, timeout=15):
-    """Waits until the Sandbox's Ready condition has reason (for the
-    current generation); returns the Sandbox."""
-    seen = {}
-
-    def check():
-        s = get(kubectl, ns, "sandbox", name)
-        seen["status"] = (s or {}).get("status")
-        c = condition(s, "Ready")
-        if c and c["reason"] == reason and \
-                s["status"].get("observedGeneration") == s["metadata"]["generation"]:
-            return s
-        return None
-    try:
-        return wait_for(check, timeout=timeout, what=f"sandbox {ns}/{name} to say {reason}")
-    except AssertionError as e:
-        raise AssertionError(f"{e}; its status: {seen.get('status')}") from None
 
 
 def owner_refs(sbx):

@@ -36,6 +36,7 @@ import pytest
 from conftest import REPO, Kubectl, wait_for
 from expected import (API_VERSION, BASELINE_SPEC, DNS_RULE, HARDENED_CONTAINER, NODE, RESTRICTED,
                       SERVER_SET)
+from sandboxes import condition, get, wait_reason
 
 sys.path.insert(0, str(REPO / "tests" / "security"))
 import check_policies  # noqa: E402
@@ -97,44 +98,12 @@ def sandbox(ns, name, metadata=None, **spec):
     return {"apiVersion": API_VERSION, "kind": "Sandbox", "metadata": md, "spec": spec}
 
 
-def get(kubectl, ns, kind, name):
-    """The object, or None when it does not exist."""
-    proc = kubectl.run("-n", ns, "get", kind, name, "-o", "json", "--ignore-not-found",
-                       check=False)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout) if proc.stdout.strip() else None
-
-
-def condition(sbx, ctype):
-    for c in (sbx or {}).get("status", {}).get("conditions", []):
-        if c["type"] == ctype:
-            return c
-    return None
-
-
 def wait_ready(kubectl, ns, name, timeout=30):
     proc = kubectl.run("-n", ns, "wait", "--for=condition=Ready", f"sandbox/{name}",
                        f"--timeout={timeout}s", check=False)
     sbx = get(kubectl, ns, "sandbox", name)
     assert proc.returncode == 0, f"{ns}/{name} not Ready: {(sbx or {}).get('status')}"
     return sbx
-
-
-def wait_reason(kubectl, ns, name, reason, timeout=CONVERGE):
-    seen = {}
-
-    def check():
-        s = get(kubectl, ns, "sandbox", name)
-        seen["status"] = (s or {}).get("status")
-        c = condition(s, "Ready")
-        if c and c["reason"] == reason and \
-                s["status"].get("observedGeneration") == s["metadata"]["generation"]:
-            return s
-        return None
-    try:
-        return wait_for(check, timeout=timeout, what=f"sandbox {ns}/{name} to say {reason}")
-    except AssertionError as e:
-        raise AssertionError(f"{e}; its status: {seen.get('status')}") from None
 
 
 def go_quote(s):
