@@ -10,11 +10,16 @@
 FROM debian:bookworm-slim AS build
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        build-essential pkg-config ca-certificates \
-        libcurl4-openssl-dev libuv1-dev libjansson-dev libyaml-dev libssl-dev \
-        libmicrohttpd-dev >/dev/null \
+        build-essential pkg-config ca-certificates dpkg-dev \
+        libuv1-dev libjansson-dev libyaml-dev libssl-dev libnghttp2-dev zlib1g-dev >/dev/null \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# libcurl and libmicrohttpd from Debian's sources, trimmed to what kage uses
+# and linked statically (see scripts/libs.sh); a layer of its own, so it is
+# rebuilt only when the script changes.
+ENV KAGE_LIBS_DIR=/opt/kage-libs
+COPY scripts/libs.sh scripts/
+RUN scripts/libs.sh
 COPY Makefile ./
 COPY controller/ controller/
 ARG VERSION=0.1.0

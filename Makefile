@@ -5,12 +5,26 @@ CC          ?= cc
 PKGS        := libcurl libuv jansson yaml-0.1 openssl libmicrohttpd
 PYTHON      ?= /usr/bin/python3
 
+# libcurl and libmicrohttpd are built from Debian's sources with only what
+# kage uses (scripts/libs.sh) and linked statically; the rest is Debian's.
+KAGE_LIBS_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/kage/libs
+export KAGE_LIBS_DIR
+LIBS_STAMP  := $(KAGE_LIBS_DIR)/.stamp
+PKG_CONFIG  := PKG_CONFIG_PATH=$(KAGE_LIBS_DIR)/lib/pkgconfig pkg-config
+
+# pkg-config runs once, when a recipe first needs the flags: on a fresh
+# machine the packages and libraries appear only after `make deps`, which
+# runs after this file is read.
+lazy        = $(eval $(1) := $(shell $(2)))$($(1))
+PC_CFLAGS   = $(call lazy,PC_CFLAGS,$(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PC_LIBS     = $(call lazy,PC_LIBS,$(PKG_CONFIG) --static --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS = $(call lazy,CMOCKA_LIBS,pkg-config --libs cmocka 2>/dev/null)
+
 WARN        := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wstrict-prototypes
-BASE_CFLAGS := -std=c17 -D_GNU_SOURCE -DKAGE_VERSION='"$(VERSION)"' $(WARN) -g \
-               -Icontroller $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS      := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+BASE_CFLAGS  = -std=c17 -D_GNU_SOURCE -DKAGE_VERSION='"$(VERSION)"' $(WARN) -g \
+               -Icontroller $(PC_CFLAGS)
+LDLIBS       = $(PC_LIBS) -lm
 CFLAGS      ?= -O2
-CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 # Every .c under controller/ but main.c is library code shared by the binary
 # and the unit tests; each tests/unit/test_*.c is its own cmocka program.
@@ -27,11 +41,14 @@ SAN_FLAGS   := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-san
 
 all: bin/kage-controller
 
-build/%.o: %.c
+$(LIBS_STAMP): scripts/libs.sh
+	@scripts/libs.sh
+
+build/%.o: %.c | $(LIBS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
-build-asan/%.o: %.c
+build-asan/%.o: %.c | $(LIBS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
 
@@ -154,7 +171,7 @@ FUZZ_FLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,
                -fno-sanitize-recover=undefined
 FUZZ_SECONDS ?= 30
 
-build-fuzz/%.o: %.c
+build-fuzz/%.o: %.c | $(LIBS_STAMP)
 	@mkdir -p $(dir $@)
 	clang $(BASE_CFLAGS) $(FUZZ_FLAGS) -MMD -MP -c $< -o $@
 

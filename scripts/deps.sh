@@ -5,8 +5,8 @@ set -euo pipefail
 
 pkgs=(
 	build-essential pkg-config clang clang-format cppcheck valgrind
-	libcurl4-openssl-dev libuv1-dev libjansson-dev libyaml-dev libssl-dev
-	libcmocka-dev libmicrohttpd-dev python3 python3-pytest openssl curl ca-certificates
+	libuv1-dev libjansson-dev libyaml-dev libssl-dev libnghttp2-dev zlib1g-dev dpkg-dev
+	libcmocka-dev python3 python3-pytest openssl curl ca-certificates
 	iproute2 procps lua5.1 lua-cjson python3-yaml libclang-rt-14-dev
 )
 
@@ -36,3 +36,7 @@ if [ "$(printf '%s\n' 1.25 "$gov" | sort -V | head -n1)" != 1.25 ]; then
 	echo "deps: Go 1.25 or newer is required to build the local control plane (found go$gov)" >&2
 	exit 1
 fi
+
+# libcurl and libmicrohttpd, built from Debian's sources with only what kage
+# uses (a no-op when already built).
+"$(dirname "$0")/libs.sh"
