@@ -3,6 +3,11 @@
  * renews every retry period; others take the Lease only once its record has
  * not changed for a whole lease duration as measured on their own clock
  * (never by comparing clocks); a holder that cannot renew in time steps down.
+ *
+ * A holder renews with one request: a PUT conditional on the
+ * resourceVersion its last write returned. Only when that fails (409: the
+ * Lease changed under it) does it read the Lease again. An idle controller
+ * thus makes one request per retry period, not two.
  */
 #include "leader.h"
 
@@ -34,6 +39,10 @@ struct leader {
     uint64_t last_renew;  /* loop time of our last successful renewal */
     char observed[256];   /* holder + renewTime last seen */
     uint64_t observed_at; /* loop time it was first seen */
+    /* What our last successful write stored; rv[0] == 0 when unknown. */
+    char rv[64];
+    char acquire[40];
+    json_int_t transitions;
     void (*done)(void *arg);
     void *done_arg;
 };
@@ -98,6 +107,21 @@ static json_t *lease_body(struct leader *l, const char *holder, unsigned duratio
     return body;
 }
 
+/* Keeps what a successful write stored, for the next renewal's PUT. */
+static void remember(struct leader *l, const json_t *lease)
+{
+    const json_t *spec = json_object_get(lease, "spec");
+    const char *rv =
+        json_string_value(json_object_get(json_object_get(lease, "metadata"), "resourceVersion"));
+    const char *acquire = json_string_value(json_object_get(spec, "acquireTime"));
+    l->rv[0] = 0;
+    if (!rv || !acquire || strlen(rv) >= sizeof(l->rv) || strlen(acquire) >= sizeof(l->acquire))
+        return; /* unknown: the next tick reads the Lease */
+    memcpy(l->rv, rv, strlen(rv) + 1);
+    memcpy(l->acquire, acquire, strlen(acquire) + 1);
+    l->transitions = json_integer_value(json_object_get(spec, "leaseTransitions"));
+}
+
 static void on_written(void *arg, const struct kube_response *resp)
 {
     struct leader *l = arg;
@@ -108,8 +132,14 @@ static void on_written(void *arg, const struct kube_response *resp)
         return;
     }
     if (resp->err) {
+        l->rv[0] = 0;
         failed(l, "write", resp->err);
+        /* The Lease changed under us: read it now rather than a retry
+         * period later, so a renewal is not skipped. */
+        if (kube_error_is_conflict(resp->err))
+            tick(l);
     } else {
+        remember(l, resp->json);
         l->last_renew = uv_now(l->loop);
         set_leading(l, true);
     }
@@ -124,7 +154,8 @@ static int write_lease(struct leader *l, enum kube_verb verb, json_t *body)
     if (!rc && !text)
         rc = -ENOMEM;
     if (!rc)
-        rc = kube_request(l->client, verb, path.data, text, strlen(text), on_written, l, &l->req);
+        rc = kube_request_echo(l->client, verb, path.data, text, strlen(text), on_written, l,
+                               &l->req);
     free(text);
     buf_free(&path);
     json_decref(body);
@@ -196,6 +227,11 @@ static void tick(struct leader *l)
             set_leading(l, false);
         }
         return;
+    }
+    if (l->leading && l->rv[0]) {
+        (void)write_lease(
+            l, KUBE_PUT, lease_body(l, l->identity, l->lease_s, l->acquire, l->transitions, l->rv));
+        return; /* on failure, the next tick reads the Lease */
     }
     struct buf path;
     buf_init(&path, 2048);

@@ -252,12 +252,14 @@ static void req_finish_transfer(struct kube_request *r, CURLcode result)
         return;
     }
 
-    /* Only reads want the object back: a write's echo of what was written
-     * would cost a parse (a fifth of the controller's CPU) for nothing. */
+    /* Only reads want the object back, and the few writes that ask: a
+     * write's echo of what was written would otherwise cost a parse (a
+     * fifth of the controller's CPU) for nothing. */
     json_t *json = NULL;
-    if (r->verb == KUBE_GET && !c->opts.keep_managed_fields)
+    bool decode = r->verb == KUBE_GET || r->echo;
+    if (decode && !c->opts.keep_managed_fields)
         jsonscan_strip_managed_fields(r->resp.data, &r->resp.len);
-    if (r->verb == KUBE_GET && r->resp.len > 0) {
+    if (decode && r->resp.len > 0) {
         json_error_t jerr;
         json = json_loadb(r->resp.data, r->resp.len, JSON_ALLOW_NUL, &jerr);
         if (!json) {
@@ -429,18 +431,33 @@ static int req_new(struct kube_client *c, enum kube_verb verb, const char *path,
     return 0;
 }
 
-int kube_request(struct kube_client *c, enum kube_verb verb, const char *path, const char *body,
-                 size_t body_len, kube_response_cb cb, void *arg, struct kube_request **handle)
+static int request(struct kube_client *c, enum kube_verb verb, const char *path, const char *body,
+                   size_t body_len, bool echo, kube_response_cb cb, void *arg,
+                   struct kube_request **handle)
 {
     struct kube_request *r;
     int rc = req_new(c, verb, path, body, body_len, &r);
     if (rc)
         return rc;
+    r->echo = echo;
     r->cb = cb;
     r->arg = arg;
     if (handle)
         *handle = r;
     return 0;
+}
+
+int kube_request(struct kube_client *c, enum kube_verb verb, const char *path, const char *body,
+                 size_t body_len, kube_response_cb cb, void *arg, struct kube_request **handle)
+{
+    return request(c, verb, path, body, body_len, false, cb, arg, handle);
+}
+
+int kube_request_echo(struct kube_client *c, enum kube_verb verb, const char *path,
+                      const char *body, size_t body_len, kube_response_cb cb, void *arg,
+                      struct kube_request **handle)
+{
+    return request(c, verb, path, body, body_len, true, cb, arg, handle);
 }
 
 int kube_watch(struct kube_client *c, const char *path, uint64_t stall_ms,

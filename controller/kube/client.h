@@ -40,8 +40,8 @@ enum kube_verb {
 struct kube_response {
     long code;                    /* HTTP status, 0 when none arrived */
     const struct kube_error *err; /* NULL on 2xx */
-    json_t *json;                 /* the decoded body of a GET on 2xx (borrowed), else
-                                     NULL: writes are not parsed */
+    json_t *json;                 /* the decoded body of a GET (or of a write sent with
+                                     kube_request_echo) on 2xx, borrowed; else NULL */
     unsigned attempts;            /* how many times it was sent */
 };
 
@@ -96,6 +96,13 @@ void kube_client_close(struct kube_client *c, void (*cb)(void *arg), void *arg);
  */
 int kube_request(struct kube_client *c, enum kube_verb verb, const char *path, const char *body,
                  size_t body_len, kube_response_cb cb, void *arg, struct kube_request **handle);
+
+/* As kube_request, but a 2xx response to a write is decoded too (resp->json
+ * is the object the server stored): for the few writes whose result the
+ * caller needs, such as a Lease's new resourceVersion. */
+int kube_request_echo(struct kube_client *c, enum kube_verb verb, const char *path,
+                      const char *body, size_t body_len, kube_response_cb cb, void *arg,
+                      struct kube_request **handle);
 
 /*
  * Opens a watch stream at path (which carries watch=1 and its query). Lines

@@ -29,6 +29,7 @@ struct kube_request {
     enum req_state state;
     enum kube_verb verb;
     bool watch;
+    bool echo; /* decode a write's response too */
     bool cancelled;
     bool cancel_pending;
     char *url;

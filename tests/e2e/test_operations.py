@@ -3,6 +3,7 @@ Lease (one replica reconciles; a standby takes over when it dies or steps
 down), /healthz, /readyz and /metrics, a clean exit on SIGTERM, and Events
 on Sandboxes."""
 
+import json
 import signal
 import socket
 import time
@@ -110,6 +111,60 @@ def test_a_leader_stopped_by_sigterm_hands_the_lease_over(kubectl, make_namespac
     assert time.monotonic() - t0 < 8, "a released lease is taken at the next try, not after expiry"
     lease = kubectl.json("-n", "kage-system", "get", "lease", replicas.lease)
     assert lease["spec"]["leaseTransitions"] >= 1
+
+
+def api_requests(port):
+    """kage_api_requests_total by verb, from a replica's /metrics."""
+    code, text = get(port, "/metrics")
+    assert code == 200
+    out = {}
+    for line in text.splitlines():
+        if line.startswith('kage_api_requests_total{verb="'):
+            name, value = line.rsplit(" ", 1)
+            out[name.split('"')[1]] = int(float(value))
+    return out
+
+
+def test_an_idle_leader_renews_with_one_request_per_retry_period(replicas):
+    a = replicas("a")
+    wait_for(lambda: leader_of(a), timeout=30, what="the first replica to lead")
+    time.sleep(3)  # past the take-over: renewals only
+    before = api_requests(a.port)
+    time.sleep(10)
+    after = api_requests(a.port)
+    delta = {verb: after[verb] - before.get(verb, 0) for verb in after}
+    # Five renewals in 10 s at the 2 s retry period (six if the window
+    # catches both ends), each a conditional PUT: no read of the Lease.
+    assert delta["GET"] == 0
+    assert 5 <= delta["PUT"] <= 6
+    assert sum(delta.values()) == delta["PUT"]
+
+
+def test_a_leader_whose_lease_is_taken_steps_down_and_keeps_off_it(kubectl, replicas):
+    a = replicas("a")
+    wait_for(lambda: leader_of(a), timeout=30, what="the first replica to lead")
+    # An outside writer takes the Lease between two renewals: kage's next
+    # renewal is conditional on what it wrote last, so it fails (409)
+    # instead of overwriting, kage reads the new holder and stops.
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+    for _ in range(10):  # a renewal may land between our read and write
+        lease = kubectl.json("-n", "kage-system", "get", "lease", replicas.lease)
+        lease["spec"].update(holderIdentity="intruder", renewTime=now, acquireTime=now,
+                             leaseDurationSeconds=60)
+        out = kubectl.run("replace", "-f", "-", input=json.dumps(lease), check=False)
+        if out.returncode == 0:
+            break
+        assert "the object has been modified" in out.stderr, out.stderr
+    else:
+        raise AssertionError("could not take the Lease in 10 tries")
+    wait_for(lambda: a.proc.poll() is not None, timeout=15, what="the old leader to exit")
+    assert a.proc.returncode == 1
+    a.proc = None
+    a.log_file.close()
+    assert any(l.get("msg") == "lost the leadership" for l in a.log_lines())
+    lease = kubectl.json("-n", "kage-system", "get", "lease", replicas.lease)
+    assert lease["spec"]["holderIdentity"] == "intruder"
+    assert lease["spec"]["renewTime"] == now
 
 
 def test_health_readiness_and_metrics_are_served(kubectl, make_namespace, replicas):
