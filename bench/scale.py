@@ -2,7 +2,7 @@
 """The side-by-side scale benchmark: kage against its peer, kubernetes-sigs
 agent-sandbox (at its defaults and tuned), and a floor with no controller.
 
-    bench/scale.py [--sizes 100,1000,5000] [--startup 10000] [--out bench/results]
+    bench/scale.py [--sizes 100,1000,5000] [--startup 10000] [--idle 60] [--out bench/results]
 
 For each N and each system, in a fresh namespace (Pod Security restricted)
 with only that system's controller running: N sandboxes are created at once
@@ -13,7 +13,9 @@ seconds and peak RSS (/proc), and the API requests it made (its own
 metrics). The floor creates the pods and NetworkPolicies itself and waits
 for the pods to run. The startup case starts each controller fresh over
 existing Ready sandboxes and measures until its caches are synced and its
-first pass is done, and its memory.
+first pass is done, and its memory. The idle case (first, on an empty
+cluster) measures each controller's RSS, CPU and API requests over a minute
+with nothing to do.
 
 It reuses a running local control plane (KAGE_CLUSTER_DIR or .cluster) or
 brings one up with enough kwok nodes, and takes down only what it started.
@@ -177,12 +179,12 @@ class System:
 class Kage(System):
     synced_marker = '"caches synced"'
 
-    def make(self):
+    def make(self, *extra):
         from conftest import Controller, free_port
         kc = self.bench.work / "kage.kubeconfig"
         sh(REPO / "tests/cluster/sa-kubeconfig.sh", "kage-system", "kage-controller", kc, "12h")
         self.port = free_port()
-        return Controller(kc, self.log_path(), "--http-addr", f"127.0.0.1:{self.port}")
+        return Controller(kc, self.log_path(), "--http-addr", f"127.0.0.1:{self.port}", *extra)
 
     @staticmethod
     def requests(m):
@@ -542,6 +544,30 @@ class Bench:
         self.delete_namespace(ns)
         return out
 
+    def idle(self, key, seconds):
+        """A controller with no sandboxes: RSS, CPU and API requests over
+        `seconds` after its caches synced and it settled. kage holds its
+        leader Lease meanwhile (its renewals count); agent-sandbox runs with
+        leader election off, as in the other runs."""
+        sysm = self.system(key)
+        self.running = sysm.start(sysm.make("--leader-elect") if key == "kage" else None)
+        try:
+            sysm.wait_synced()
+            time.sleep(self.args.settle)
+            m0 = sysm.metrics()
+            cpu0, _, _ = proc_figures(sysm.pid())
+            time.sleep(seconds)
+            cpu1, hwm, rss = proc_figures(sysm.pid())
+            m1 = sysm.metrics()
+            if not sysm.alive():
+                raise AssertionError(f"{key} exited; see {sysm.log_path()}")
+            requests = sum(sysm.requests(m1).values()) - sum(sysm.requests(m0).values())
+            return {"system": key, "seconds": seconds, "rss_mib": rss, "peak_rss_mib": hwm,
+                    "cpu_s": cpu1 - cpu0, "api_requests": int(requests)}
+        finally:
+            sysm.stop()
+            self.running = None
+
     def measure_startup(self, key, n):
         sysm = self.system(key)
         ctl = sysm.make()  # its token is minted before the clock starts
@@ -609,7 +635,7 @@ def ratio(a, b):
     return f"{a / b:.2f}" if a is not None and b else "—"
 
 
-def report(meta, runs, startup):
+def report(meta, runs, startup, idle):
     L = [f"# Scale benchmark — {meta['date']}", ""]
     if meta.get("label"):
         L += [f"**{meta['label']}**", ""]
@@ -653,6 +679,23 @@ def report(meta, runs, startup):
                          f"{int(r['reconciles'])} reconciles")
             L.append(line)
         L += [""]
+    if idle:
+        secs = next(iter(idle.values()))["seconds"]
+        L += ["## Idle", "",
+              f"No sandboxes; figures over {secs:.0f} s that start {meta['settle_s']:.0f} s after "
+              "the caches synced. kage holds its leader Lease (renewals included); "
+              "agent-sandbox runs with leader election off. API requests from each one's "
+              "own /metrics (the two scrapes are not counted by either).", "",
+              "| system | RSS MiB | peak RSS MiB | CPU ms per minute | API requests per minute |",
+              "|---|---:|---:|---:|---:|"]
+        for key in SYSTEMS:
+            r = idle.get(key)
+            if r:
+                per_min = 60 / r["seconds"]
+                L.append(f"| {SYSTEMS[key]} | {fmt(r['rss_mib'])} | {fmt(r['peak_rss_mib'])} | "
+                         f"{fmt(r['cpu_s'] * 1000 * per_min, 0)} | "
+                         f"{fmt(r['api_requests'] * per_min)} |")
+        L += [""]
     if startup:
         n = next(iter(startup.values()))["n"]
         L += [f"## Startup over {n:,} existing Ready sandboxes", "",
@@ -687,6 +730,10 @@ def report(meta, runs, startup):
               f"agent-sandbox (defaults) {fmt(c['peer-defaults'], 2)}, (tuned) "
               f"{fmt(c['peer-tuned'], 2)}; kage / agent-sandbox = "
               f"{ratio(c['kage'], c['peer-defaults'])} (defaults), {ratio(c['kage'], c['peer-tuned'])} (tuned)"]
+    if idle:
+        r = {k: idle[k]["rss_mib"] if k in idle else None for k in SYSTEMS}
+        L += [f"- idle RSS: kage {fmt(r['kage'])} MiB, agent-sandbox {fmt(r['peer-defaults'])} MiB; "
+              f"kage / agent-sandbox = {ratio(r['kage'], r['peer-defaults'])}"]
     if startup:
         s = {k: startup[k]["rss_settled_mib"] if k in startup else None for k in SYSTEMS}
         p = {k: startup[k]["peak_rss_mib"] if k in startup else None for k in SYSTEMS}
@@ -744,6 +791,8 @@ def main():
     ap.add_argument("--client-threads", type=int, default=32)
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per run (default %(default)s)")
     ap.add_argument("--settle", type=float, default=5, help="seconds to settle before RSS/startup")
+    ap.add_argument("--idle", type=float, default=60,
+                    help="seconds of the idle measurement (0: skip; default %(default)s)")
     ap.add_argument("--peer-version", default="v0.5.2")
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",") if x]
@@ -768,13 +817,19 @@ def main():
                                        capture_output=True, text=True).stdout.strip() or "?",
             "go": (subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True).stdout.strip()
                    if shutil.which("go") else "?")}
-    runs, startup = {}, {}
+    meta["settle_s"] = args.settle
+    runs, startup, idle = {}, {}, {}
     t_begin = time.monotonic()
     try:
         bench.cluster(max(sizes + [args.startup]))
         bench.install()
         meta["k8s"] = bench.env.get("K8S_VERSION", "?")
         meta["nodes"] = len(bench.api.get("/api/v1/nodes")["items"])
+        if args.idle:
+            for key in [k for k in keys if k in ("kage", "peer-defaults")]:
+                log(f"idle: {SYSTEMS[key]}")
+                idle[key] = bench.idle(key, args.idle)
+                log(f"idle: {SYSTEMS[key]}: {idle[key]}")
         for n in sizes:
             runs[n] = {}
             for key in keys:
@@ -793,7 +848,7 @@ def main():
         meta["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
         meta["wall_s"] = time.monotonic() - t_begin
         bench.cleanup()
-        if runs or startup:
+        if runs or startup or idle:
             out = Path(args.out)
             out.mkdir(parents=True, exist_ok=True)
             stem = out / f"scale-{now.strftime('%Y-%m-%d')}"
@@ -802,10 +857,10 @@ def main():
                 stem = out / f"scale-{now.strftime('%Y-%m-%d')}-{i}"
                 i += 1
             runs = {n: r for n, r in runs.items() if r}
-            text = report(meta, runs, startup)
+            text = report(meta, runs, startup, idle)
             stem.with_suffix(".md").write_text(text)
             stem.with_suffix(".json").write_text(json.dumps(
-                {"meta": meta, "runs": runs, "startup": startup}, indent=1, default=str))
+                {"meta": meta, "runs": runs, "startup": startup, "idle": idle}, indent=1, default=str))
             png = None
             if runs:
                 try:
