@@ -78,7 +78,7 @@ int main(void)
         fprintf(stderr, "client: %s\n", err);
         return 1;
     }
-    static const struct informer_ops ops = {observed_decode_pod, free};
+    static const struct informer_ops ops = {observed_decode_pod, free, observed_pod_unread};
     struct informer_opts o = {.res = &KUBE_PODS};
     if (informer_new(client, loop, &o, &ops, NULL, NULL, &inf) != 0)
         return 1;

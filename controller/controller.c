@@ -517,11 +517,11 @@ static void on_signal(uv_signal_t *h, int signum)
 }
 
 static int start_informer(struct ctl *c, const struct kube_resource *res, const char *selector,
-                          void *(*decode)(json_t *, char *, size_t),
+                          void *(*decode)(json_t *, char *, size_t), const char *const *strip,
                           const struct informer_handlers *h, struct informer **out)
 {
     struct informer_opts o = {.res = res, .label_selector = selector};
-    struct informer_ops ops = {decode, free};
+    struct informer_ops ops = {decode, free, strip};
     int rc = informer_new(c->client, c->loop, &o, &ops, h, c, out);
     if (!rc)
         rc = informer_start(*out);
@@ -549,12 +549,13 @@ int controller_run(const struct controller_opts *o, const struct kube_config *cf
                                                      on_informer_error};
     static const struct informer_handlers policy_h = {on_policy, on_policy_update, on_policy,
                                                       on_synced, on_informer_error};
-    if (start_informer(&c, &KAGE_SANDBOXES, NULL, observed_decode_sandbox, &sandbox_h,
+    if (start_informer(&c, &KAGE_SANDBOXES, NULL, observed_decode_sandbox, NULL, &sandbox_h,
                        &c.sandboxes) ||
-        start_informer(&c, &KUBE_PODS, LABEL_SANDBOX, observed_decode_pod, &pod_h, &c.pods) ||
+        start_informer(&c, &KUBE_PODS, LABEL_SANDBOX, observed_decode_pod, observed_pod_unread,
+                       &pod_h, &c.pods) ||
         start_informer(&c, &KUBE_NETWORK_POLICIES, LABEL_MANAGED_BY "=kage", observed_decode_policy,
-                       &policy_h, &c.policies) ||
-        start_informer(&c, &KAGE_SANDBOXCLASSES, NULL, class_decode, &class_h, &c.classes)) {
+                       NULL, &policy_h, &c.policies) ||
+        start_informer(&c, &KAGE_SANDBOXCLASSES, NULL, class_decode, NULL, &class_h, &c.classes)) {
         fprintf(stderr, "kage-controller: out of memory\n");
         return 1;
     }

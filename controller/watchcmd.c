@@ -150,7 +150,7 @@ int watchcmd_run(const struct options *opts, const struct kube_config *cfg)
         .page_size = opts->page_size,
         .min_timeout_s = opts->watch_timeout_s,
     };
-    static const struct informer_ops ops = {decode, free};
+    static const struct informer_ops ops = {decode, free, NULL};
     struct informer_handlers h = {on_add, on_update, on_delete, on_synced, on_error};
     if (informer_new(s.client, s.loop, &io, &ops, &h, &s, &s.inf) != 0 ||
         informer_start(s.inf) != 0) {

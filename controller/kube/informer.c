@@ -443,7 +443,10 @@ static int on_watch_line(void *arg, char *line, size_t len)
 {
     struct informer *inf = arg;
     json_error_t jerr;
-    jsonscan_strip_managed_fields(line, &len);
+    if (inf->ops.strip)
+        jsonscan_strip_members(line, &len, inf->ops.strip);
+    else
+        jsonscan_strip_managed_fields(line, &len);
     /* Strings may hold NUL (\u0000) where the API allows it; decoders and
      * validation deal with that, the parser must not stop on it. */
     json_t *ev = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);

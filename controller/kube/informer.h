@@ -26,6 +26,14 @@ struct informer_ops {
      */
     void *(*decode)(json_t *obj, char *err, size_t errlen);
     void (*free_obj)(void *obj);
+    /*
+     * Member names decode never reads, at any depth (NULL-terminated), cut
+     * from each watch event's text before it is parsed: parsing is most of
+     * the cost of an event, and most of a pod is never read. NULL: only
+     * managedFields. A list given replaces that default, so it names
+     * managedFields too.
+     */
+    const char *const *strip;
 };
 
 /* Called from the loop; objects are borrowed for the call only. old is the

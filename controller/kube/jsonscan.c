@@ -5,9 +5,10 @@
  */
 #include "kube/jsonscan.h"
 
+#include <stdbool.h>
 #include <string.h>
 
-static const char key[] = "\"managedFields\"";
+static const char *const managed_fields[] = {"managedFields", NULL};
 
 /* Index just past the string starting at s[i] == '"', or n if unterminated. */
 static size_t skip_string(const char *s, size_t i, size_t n)
@@ -64,7 +65,31 @@ static size_t skip_value(const char *s, size_t i, size_t n)
     return i > start ? i : 0;
 }
 
+/* Whether the string token s[0..n) (quotes included) is one of names.
+ * Called for most strings of an event: most names fail on the first byte. */
+static bool is_named(const char *s, size_t n, const char *const *names)
+{
+    if (n < 2)
+        return false;
+    const char *key = s + 1;
+    size_t k = n - 2;
+    for (; *names; names++) {
+        const char *w = *names;
+        size_t j = 0;
+        while (j < k && w[j] == key[j] && w[j])
+            j++;
+        if (j == k && w[j] == '\0')
+            return true;
+    }
+    return false;
+}
+
 int jsonscan_strip_managed_fields(char *buf, size_t *len)
+{
+    return jsonscan_strip_members(buf, len, managed_fields);
+}
+
+int jsonscan_strip_members(char *buf, size_t *len, const char *const *names)
 {
     size_t n = *len, i = 0;
     int removed = 0;
@@ -84,8 +109,7 @@ int jsonscan_strip_managed_fields(char *buf, size_t *len)
             continue;
         }
         size_t end = skip_string(buf, i, n);
-        if ((prev == '{' || prev == ',') && end - i == sizeof(key) - 1 &&
-            memcmp(buf + i, key, sizeof(key) - 1) == 0) {
+        if ((prev == '{' || prev == ',') && is_named(buf + i, end - i, names)) {
             size_t colon = skip_space(buf, end, n);
             if (colon < n && buf[colon] == ':') {
                 size_t vstart = skip_space(buf, colon + 1, n);

@@ -15,4 +15,13 @@
  */
 int jsonscan_strip_managed_fields(char *buf, size_t *len);
 
+/*
+ * The same for every member whose name is in names (a NULL-terminated
+ * list of names as they appear between the quotes, at any depth): for a
+ * decoder that reads a few fields of a large object, the members it never
+ * reads. A name spelled with escapes in the text is not matched (and so
+ * kept). Returns the number of members removed.
+ */
+int jsonscan_strip_members(char *buf, size_t *len, const char *const *names);
+
 #endif

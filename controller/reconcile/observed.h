@@ -88,6 +88,9 @@ bool observed_policy_same(const struct policy_obj *a, const struct policy_obj *b
 /* Informer decode functions (see informer_ops); the result is freed with free(). */
 void *observed_decode_sandbox(json_t *obj, char *err, size_t errlen);
 void *observed_decode_pod(json_t *obj, char *err, size_t errlen);
+/* Member names observed_decode_pod never reads at any depth (informer_ops
+ * strip): cut from pod events before they are parsed. */
+extern const char *const observed_pod_unread[];
 void *observed_decode_policy(json_t *obj, char *err, size_t errlen);
 
 /*

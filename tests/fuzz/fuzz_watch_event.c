@@ -134,7 +134,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[256];
     FUZZ_CHECK(kube_client_new(&loop, &cfg, NULL, &client, err, sizeof(err)) == 0);
 
-    static const struct informer_ops ops = {observed_decode_pod, free};
+    static const struct informer_ops ops = {observed_decode_pod, free, observed_pod_unread};
     static const struct informer_handlers h = {on_add, on_update, on_delete, NULL, on_error};
     struct informer_opts o = {.res = &KUBE_PODS};
     struct counts c = {0};

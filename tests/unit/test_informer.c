@@ -53,7 +53,7 @@ static void on_closed(void *arg)
 
 static int setup(void **state)
 {
-    static const struct informer_ops ops = {observed_decode_pod, free};
+    static const struct informer_ops ops = {observed_decode_pod, free, NULL};
     static const struct informer_handlers h = {on_add, NULL, on_delete, NULL, on_error};
     struct fixture *t = calloc(1, sizeof(*t));
     char err[256];

@@ -1,4 +1,4 @@
-/* Unit tests for the managedFields stripper. */
+/* Unit tests for the member strippers (managedFields, and a list of names). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -102,6 +102,24 @@ static void malformed_text_is_left_for_the_parser(void **state)
     }
 }
 
+static void members_named_in_a_list_go_at_any_depth(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"env", "securityContext", NULL};
+    char out[256];
+    const char *in = "{\"spec\":{\"securityContext\":{\"runAsUser\":1},\"containers\":[{"
+                     "\"name\":\"env\",\"env\":[{\"name\":\"A\"}],\"envFrom\":[],"
+                     "\"securityContext\":{}}]},\"e\\u006ev\":1}";
+    size_t n = strlen(in);
+    memcpy(out, in, n + 1);
+    /* "env" as a value stays, "envFrom" is another name, and a name spelled
+     * with an escape is not matched. */
+    assert_int_equal(jsonscan_strip_members(out, &n, names), 3);
+    assert_int_equal(strlen(out), n);
+    assert_string_equal(out, "{\"spec\":{\"containers\":[{\"name\":\"env\",\"envFrom\":[]}]},"
+                             "\"e\\u006ev\":1}");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -113,6 +131,7 @@ int main(void)
         cmocka_unit_test(the_name_inside_a_string_value_is_left_alone),
         cmocka_unit_test(a_value_holding_brackets_in_strings_is_skipped_whole),
         cmocka_unit_test(malformed_text_is_left_for_the_parser),
+        cmocka_unit_test(members_named_in_a_list_go_at_any_depth),
     };
     return cmocka_run_group_tests_name("jsonscan", tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kube/jsonscan.h"
 #include "reconcile/observed.h"
 #include "reconcile/render.h"
 
@@ -295,6 +296,68 @@ static void a_pod_without_a_uid_is_refused(void **state)
             fail_msg("accepted: %s", bad[i]);
         }
         assert_string_equal(err, "pod without metadata.uid");
+    }
+}
+
+/* Whether any object in v has a member named in names. */
+static bool has_member(json_t *v, const char *const *names, const char **found)
+{
+    const char *k;
+    json_t *m;
+    size_t i;
+    if (json_is_object(v)) {
+        json_object_foreach(v, k, m)
+        {
+            for (const char *const *n = names; *n; n++)
+                if (strcmp(k, *n) == 0) {
+                    *found = *n;
+                    return true;
+                }
+            if (has_member(m, names, found))
+                return true;
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, m)
+        {
+            if (has_member(m, names, found))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* Pod events are cut (observed_pod_unread) before they are parsed: a cut
+ * pod must decode exactly as the whole one, and lose every listed member. */
+static void a_pod_cut_of_what_is_never_read_decodes_the_same(void **state)
+{
+    (void)state;
+    const char *const pods[] = {pulling, oom_killed};
+    for (size_t i = 0; i < sizeof(pods) / sizeof(pods[0]); i++) {
+        json_t *whole = parse(pods[i]);
+        char *text = json_dumps(whole, JSON_COMPACT);
+        assert_non_null(text);
+        size_t len = strlen(text), before = len;
+        assert_true(jsonscan_strip_members(text, &len, observed_pod_unread) > 0);
+        assert_true(len < before);
+        json_error_t je;
+        json_t *cut = json_loadb(text, len, 0, &je);
+        if (!cut)
+            fail_msg("pod %zu: the cut text does not parse: %s", i, je.text);
+        const char *found = NULL;
+        if (has_member(cut, observed_pod_unread, &found))
+            fail_msg("pod %zu: member %s is left", i, found);
+
+        char err[128] = "";
+        struct pod_obj *a = observed_decode_pod(whole, err, sizeof(err));
+        struct pod_obj *b = observed_decode_pod(cut, err, sizeof(err));
+        assert_non_null(a);
+        assert_non_null(b);
+        expect_json(pod_fields(b), pod_fields(a), "the cut pod");
+        free(a);
+        free(b);
+        json_decref(cut);
+        json_decref(whole);
+        free(text);
     }
 }
 
@@ -800,6 +863,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_pod_as_the_api_server_sends_it_is_decoded_field_by_field),
+        cmocka_unit_test(a_pod_cut_of_what_is_never_read_decodes_the_same),
         cmocka_unit_test(a_terminated_sandbox_container_gives_its_reason_and_code),
         cmocka_unit_test(an_unschedulable_pod_gives_the_schedulers_reason),
         cmocka_unit_test(a_pod_without_the_sandbox_container_has_no_container_state),
