@@ -257,8 +257,12 @@ static void req_finish_transfer(struct kube_request *r, CURLcode result)
      * fifth of the controller's CPU) for nothing. */
     json_t *json = NULL;
     bool decode = r->verb == KUBE_GET || r->echo;
-    if (decode && !c->opts.keep_managed_fields)
-        jsonscan_strip_managed_fields(r->resp.data, &r->resp.len);
+    if (decode && !c->opts.keep_managed_fields) {
+        if (r->strip)
+            jsonscan_strip_members(r->resp.data, &r->resp.len, r->strip);
+        else
+            jsonscan_strip_managed_fields(r->resp.data, &r->resp.len);
+    }
     if (decode && r->resp.len > 0) {
         json_error_t jerr;
         json = json_loadb(r->resp.data, r->resp.len, JSON_ALLOW_NUL, &jerr);
@@ -432,14 +436,15 @@ static int req_new(struct kube_client *c, enum kube_verb verb, const char *path,
 }
 
 static int request(struct kube_client *c, enum kube_verb verb, const char *path, const char *body,
-                   size_t body_len, bool echo, kube_response_cb cb, void *arg,
-                   struct kube_request **handle)
+                   size_t body_len, bool echo, const char *const *strip, kube_response_cb cb,
+                   void *arg, struct kube_request **handle)
 {
     struct kube_request *r;
     int rc = req_new(c, verb, path, body, body_len, &r);
     if (rc)
         return rc;
     r->echo = echo;
+    r->strip = strip;
     r->cb = cb;
     r->arg = arg;
     if (handle)
@@ -450,14 +455,20 @@ static int request(struct kube_client *c, enum kube_verb verb, const char *path,
 int kube_request(struct kube_client *c, enum kube_verb verb, const char *path, const char *body,
                  size_t body_len, kube_response_cb cb, void *arg, struct kube_request **handle)
 {
-    return request(c, verb, path, body, body_len, false, cb, arg, handle);
+    return request(c, verb, path, body, body_len, false, NULL, cb, arg, handle);
 }
 
 int kube_request_echo(struct kube_client *c, enum kube_verb verb, const char *path,
                       const char *body, size_t body_len, kube_response_cb cb, void *arg,
                       struct kube_request **handle)
 {
-    return request(c, verb, path, body, body_len, true, cb, arg, handle);
+    return request(c, verb, path, body, body_len, true, NULL, cb, arg, handle);
+}
+
+int kube_get_stripped(struct kube_client *c, const char *path, const char *const *strip,
+                      kube_response_cb cb, void *arg, struct kube_request **handle)
+{
+    return request(c, KUBE_GET, path, NULL, 0, false, strip, cb, arg, handle);
 }
 
 int kube_watch(struct kube_client *c, const char *path, uint64_t stall_ms,

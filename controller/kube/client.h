@@ -104,6 +104,13 @@ int kube_request_echo(struct kube_client *c, enum kube_verb verb, const char *pa
                       const char *body, size_t body_len, kube_response_cb cb, void *arg,
                       struct kube_request **handle);
 
+/* A GET whose response has the members named in strip (NULL-terminated,
+ * any depth; see jsonscan_strip_members) cut before it is decoded, in
+ * place of the default cut of managedFields: an informer's LIST pages,
+ * whose objects the decoder reads a few fields of. */
+int kube_get_stripped(struct kube_client *c, const char *path, const char *const *strip,
+                      kube_response_cb cb, void *arg, struct kube_request **handle);
+
 /*
  * Opens a watch stream at path (which carries watch=1 and its query). Lines
  * go to line_cb as they arrive; end_cb runs once when the stream ends. Not

@@ -29,7 +29,8 @@ struct kube_request {
     enum req_state state;
     enum kube_verb verb;
     bool watch;
-    bool echo; /* decode a write's response too */
+    bool echo;                /* decode a write's response too */
+    const char *const *strip; /* members cut before decoding; NULL: managedFields */
     bool cancelled;
     bool cancel_pending;
     char *url;

@@ -380,7 +380,7 @@ static void list_page(struct informer *inf, const char *cont)
     if (!rc && cont)
         rc = kube_query(&path, "continue", cont);
     if (!rc)
-        rc = kube_request(inf->client, KUBE_GET, path.data, NULL, 0, on_list, inf, &inf->req);
+        rc = kube_get_stripped(inf->client, path.data, inf->ops.strip, on_list, inf, &inf->req);
     buf_free(&path);
     if (rc) {
         tree_destroy(inf, &inf->next);

@@ -28,10 +28,12 @@ struct informer_ops {
     void (*free_obj)(void *obj);
     /*
      * Member names decode never reads, at any depth (NULL-terminated), cut
-     * from each watch event's text before it is parsed: parsing is most of
-     * the cost of an event, and most of a pod is never read. NULL: only
-     * managedFields. A list given replaces that default, so it names
-     * managedFields too.
+     * from each LIST page and watch event before it is parsed: parsing is
+     * most of the cost of an event, and most of a pod is never read. NULL:
+     * only managedFields. A list given replaces that default, so it names
+     * managedFields too. It must not name anything a LIST or event carries
+     * that the informer reads (metadata, resourceVersion, continue, items,
+     * type, object, kind).
      */
     const char *const *strip;
 };
