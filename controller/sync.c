@@ -454,6 +454,29 @@ static void on_pod_deleted(void *arg, const struct kube_response *resp)
     sync__next(r);
 }
 
+/* The Sandbox as the API server has it now, read before making it a pod
+ * again (see step_pod): gone, going or replaced by another of its name,
+ * it gets none, and its own events bring what follows. */
+static void on_owner_read(void *arg, const struct kube_response *resp)
+{
+    struct run *r = arg;
+    if (resp->err && !kube_error_is_not_found(resp->err)) {
+        r->result = -1; /* unknown: try again later rather than guess */
+        r->step = STEP_STATUS;
+        sync__next(r);
+        return;
+    }
+    json_t *md = json_object_get(resp->json, "metadata");
+    const char *uid = json_string_value(json_object_get(md, "uid"));
+    if (resp->err || !uid || strcmp(uid, r->uid) != 0 || json_object_get(md, "deletionTimestamp")) {
+        log_info("not making a pod again: the sandbox is gone", "{s:s}", "sandbox", r->key);
+        r->step = STEP_DONE;
+    } else {
+        r->owner_confirmed = true; /* step_pod again, now to create */
+    }
+    sync__next(r);
+}
+
 static bool step_pod(struct run *r)
 {
     const struct pod_obj *obs = informer_get(r->c->pods, r->key);
@@ -483,6 +506,18 @@ static bool step_pod(struct run *r)
         if (st && st->pod_at && strcmp(st->pod_hash, want) == 0 &&
             uv_now(r->c->loop) - st->pod_at < CTL_EXPECT_MS) {
             return true; /* created a moment ago */
+        }
+        if (st && st->pod_made_at && !r->owner_confirmed) {
+            /* A pod kage made is gone. When a Sandbox is deleted, the
+             * garbage collector removes its pod, and that deletion can
+             * reach kage on the pod watch before the Sandbox's own reaches
+             * it on another: a pod made now would be an orphan. One read
+             * settles it. */
+            if (sync__send(r, KUBE_GET, &KAGE_SANDBOXES, r->name, NULL, NULL, on_owner_read)) {
+                r->result = -1;
+                return true;
+            }
+            return false;
         }
         r->c->stats.creates++;
         rc = sync__send(r, KUBE_POST, &KUBE_PODS, NULL, NULL, r->pod, on_pod_created);

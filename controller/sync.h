@@ -40,7 +40,8 @@ struct run {
     bool baseline_ok;
     bool policy_ok;
     bool pod_replacing;
-    bool ns_terminating; /* the namespace is being deleted */
+    bool owner_confirmed; /* a live read showed the Sandbox still there */
+    bool ns_terminating;  /* the namespace is being deleted */
     struct validation_error verr;
     bool invalid;
     char block_reason[64];
