@@ -106,6 +106,11 @@ for i in $(seq 1 100); do
 done
 
 # --- kube-apiserver ----------------------------------------------------------
+# A new cluster at the address of an earlier one (ports come from the
+# checkout's path) serves other API groups: kubectl's cached discovery of
+# the old one would resolve names against it (after make bench, "sandbox"
+# to the peer's Sandbox kind) for hours.
+rm -rf "${KUBECACHEDIR:-$HOME/.kube/cache}/discovery/127.0.0.1_$api_port"
 log "starting kube-apiserver $K8S_VERSION on $api_url"
 start kube-apiserver "$bindir/kube-apiserver" \
 	--etcd-servers="http://127.0.0.1:$etcd_port" \
