@@ -31,6 +31,9 @@ stamp=$(sha256sum "$here/libs.sh" | cut -d' ' -f1)
 
 if [ "${KAGE_LIBS_REBUILD:-0}" != 1 ] && [ -f "$dest/.stamp" ] &&
 	[ "$(cat "$dest/.stamp")" = "$stamp" ]; then
+	# Newer than the script now (a fresh clone's files are new): make
+	# stops asking until the script changes.
+	touch "$dest/.stamp"
 	exit 0
 fi
 
