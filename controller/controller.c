@@ -5,22 +5,27 @@
  */
 #include "controller.h"
 
+#include <errno.h>
 #include <malloc.h>
 #include <search.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "ctl.h"
 #include "httpd.h"
+#include "kube/informer.h"
+#include "kube/path.h"
 #include "leader.h"
 #include "log.h"
 #include "metrics.h"
 #include "reconcile/class.h"
+#include "reconcile/observed.h"
+#include "workers.h"
 
 const struct kube_resource KAGE_SANDBOXES = {"kage.dev", "v1alpha1", "sandboxes", "Sandbox", true};
 const struct kube_resource KAGE_SANDBOXCLASSES = {"kage.dev", "v1alpha1", "sandboxclasses",
@@ -28,152 +33,34 @@ const struct kube_resource KAGE_SANDBOXCLASSES = {"kage.dev", "v1alpha1", "sandb
 
 #define INFORMERS 4
 
-const double ctl_duration_bounds[CTL_DURATION_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                          0.05,  0.1,    0.25,  1,    5};
-
-void ctl_observe(struct ctl *c, uint64_t started_ns, int result)
-{
-    double s = (double)(uv_hrtime() - started_ns) / 1e9;
-    int i = 0;
-    while (i < CTL_DURATION_BUCKETS && s > ctl_duration_bounds[i])
-        i++;
-    c->stats.duration_buckets[i]++;
-    c->stats.duration_sum += s;
-    if (result < 0)
-        c->stats.reconcile_errors++;
-}
-
-/* ---- per-Sandbox and per-namespace memory of our own writes ---------- */
-
-static int key_cmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-struct sbx_state *ctl_state(struct ctl *c, const char *key, bool create)
-{
-    void *node = tfind(&key, &c->states, key_cmp);
-    if (node)
-        return *(struct sbx_state **)node;
-    if (!create)
-        return NULL;
-    size_t n = strlen(key) + 1;
-    struct sbx_state *st = calloc(1, sizeof(*st) + n);
-    if (!st)
-        return NULL;
-    memcpy(st->data, key, n);
-    st->key = st->data;
-    if (!tsearch(st, &c->states, key_cmp)) {
-        free(st);
-        return NULL;
-    }
-    return st;
-}
-
-static void state_free(void *p)
-{
-    struct sbx_state *st = p;
-    free(st->last_status);
-    free(st);
-}
-
-void ctl_state_drop(struct ctl *c, const char *key)
-{
-    void *node = tfind(&key, &c->states, key_cmp);
-    if (!node)
-        return;
-    struct sbx_state *st = *(struct sbx_state **)node;
-    tdelete(&key, &c->states, key_cmp);
-    state_free(st);
-}
-
-struct ns_mark {
-    const char *ns;
-    uint64_t at;
-    char data[];
+/* The controller: private to this file. A reconcile sees it only through
+ * the sync_env below. */
+struct ctl {
+    uv_loop_t *loop;
+    struct kube_client *client;
+    struct informer *sandboxes;
+    struct informer *pods;
+    struct informer *policies;
+    struct informer *classes;
+    struct workers *workers; /* reconciling starts once every cache has synced (and we lead) */
+    struct httpd *http;
+    struct leader *leader;
+    struct controller_opts opts;
+    char identity[160]; /* this replica: reportingInstance, holderIdentity */
+    unsigned synced;
+    bool leading;
+    bool stopping;
+    int exit_code;
+    uv_signal_t sigint;
+    uv_signal_t sigterm;
 };
-
-bool ctl_baseline_recent(struct ctl *c, const char *ns)
-{
-    void *node = tfind(&ns, &c->baselines, key_cmp);
-    return node && uv_now(c->loop) - (*(struct ns_mark **)node)->at < CTL_EXPECT_MS;
-}
-
-void ctl_baseline_written(struct ctl *c, const char *ns)
-{
-    void *node = tfind(&ns, &c->baselines, key_cmp);
-    if (node) {
-        (*(struct ns_mark **)node)->at = uv_now(c->loop);
-        return;
-    }
-    size_t n = strlen(ns) + 1;
-    struct ns_mark *m = malloc(sizeof(*m) + n);
-    if (!m)
-        return; /* only an optimisation: the next reconcile asks the server */
-    memcpy(m->data, ns, n);
-    m->ns = m->data;
-    m->at = uv_now(c->loop);
-    if (!tsearch(m, &c->baselines, key_cmp))
-        free(m);
-}
-
-/* The watch shows the baseline of the namespace key[0..len): forget our
- * write of it. */
-static void ctl_baseline_seen(struct ctl *c, const char *key, size_t len)
-{
-    char ns[300];
-    if (len >= sizeof(ns))
-        return;
-    memcpy(ns, key, len);
-    ns[len] = '\0';
-    const char *k = ns;
-    void *node = tfind(&k, &c->baselines, key_cmp);
-    if (!node)
-        return;
-    struct ns_mark *m = *(struct ns_mark **)node;
-    tdelete(&k, &c->baselines, key_cmp);
-    free(m);
-}
-
-void ctl_quota_held(struct ctl *c, const char *ns)
-{
-    if (tfind(&ns, &c->quota_ns, key_cmp))
-        return;
-    size_t n = strlen(ns) + 1;
-    struct ns_mark *m = malloc(sizeof(*m) + n);
-    if (!m)
-        return; /* the sandbox still retries on its own timer */
-    memcpy(m->data, ns, n);
-    m->ns = m->data;
-    m->at = 0;
-    if (!tsearch(m, &c->quota_ns, key_cmp))
-        free(m);
-}
-
-/* Takes the mark of namespace key[0..len) off; true if it had one. */
-static bool quota_release(struct ctl *c, const char *key, size_t len)
-{
-    char ns[300];
-    if (len >= sizeof(ns))
-        return false;
-    memcpy(ns, key, len);
-    ns[len] = '\0';
-    const char *k = ns;
-    void *node = tfind(&k, &c->quota_ns, key_cmp);
-    if (!node)
-        return false;
-    struct ns_mark *m = *(struct ns_mark **)node;
-    tdelete(&k, &c->quota_ns, key_cmp);
-    free(m);
-    return true;
-}
 
 /* ---- events to keys -------------------------------------------------- */
 
 static void enqueue(struct ctl *c, const char *key)
 {
-    if (c->queue && !c->stopping)
-        queue_add(c->queue, key);
+    if (!c->stopping)
+        workers_add(c->workers, key);
 }
 
 static void on_sandbox(void *arg, const char *key, const void *obj)
@@ -188,7 +75,7 @@ static void on_sandbox_update(void *arg, const char *key, const void *old, const
 {
     struct ctl *c = arg;
     const struct sandbox_obj *a = old, *b = obj;
-    struct sbx_state *st = ctl_state(c, key, false);
+    struct sbx_memory *st = ledger_sandbox(workers_ledger(c->workers), key, false);
     bool echo = st && st->last_status && strcmp(st->last_status, b->status) == 0;
     if (!echo && st && st->last_status && strcmp(a->status, b->status) != 0) {
         /* Someone else wrote the status: what kage wrote is no longer
@@ -206,7 +93,7 @@ static void on_sandbox_delete(void *arg, const char *key, const void *obj)
 {
     (void)obj;
     struct ctl *c = arg;
-    ctl_state_drop(c, key);
+    ledger_forget(workers_ledger(c->workers), key);
 }
 
 /* A child's event concerns the Sandbox named by its kage.dev/sandbox label. */
@@ -236,7 +123,8 @@ static void on_pod(void *arg, const char *key, const void *obj)
  * that its later deletion is seen as one. */
 static void on_pod_seen(void *arg, const char *key, const void *obj)
 {
-    struct sbx_state *st = ctl_state(arg, key, false);
+    struct ctl *c = arg;
+    struct sbx_memory *st = ledger_sandbox(workers_ledger(c->workers), key, false);
     if (st)
         st->pod_at = 0;
     on_pod(arg, key, obj);
@@ -269,7 +157,7 @@ static void on_policy(void *arg, const char *key, const void *obj)
     const struct policy_obj *p = obj;
     const char *slash = strchr(key, '/');
     if (slash && strcmp(slash + 1, BASELINE_POLICY) == 0) {
-        ctl_baseline_seen(c, key, (size_t)(slash - key));
+        ledger_baseline_seen(workers_ledger(c->workers), key, (size_t)(slash - key));
         /* The namespace's guard changed: every sandbox there checks it. */
         char prefix[300];
         int n = snprintf(prefix, sizeof(prefix), "%.*s/", (int)(slash - key), key);
@@ -279,7 +167,7 @@ static void on_policy(void *arg, const char *key, const void *obj)
         informer_foreach(c->sandboxes, enqueue_in_ns, &w);
         return;
     }
-    struct sbx_state *st = ctl_state(c, key, false);
+    struct sbx_memory *st = ledger_sandbox(workers_ledger(c->workers), key, false);
     if (st)
         st->policy_at = 0;
     /* Named after its Sandbox; the label normally agrees, unless changed. */
@@ -319,18 +207,18 @@ static void enqueue_podless_in_ns(void *arg, const char *key, const void *obj)
 static void on_pod_gone(void *arg, const char *key, const void *obj)
 {
     struct ctl *c = arg;
-    struct sbx_state *st = ctl_state(c, key, false);
+    struct sbx_memory *st = ledger_sandbox(workers_ledger(c->workers), key, false);
     if (st)
         st->pod_at = 0; /* seen, and gone: no write of ours stands in for it */
     on_pod(arg, key, obj);
     const char *slash = strchr(key, '/');
     /* Only where a sandbox waits for quota (else a mass teardown would walk
      * every sandbox once per pod). Those still held mark it again. */
-    if (!slash || !quota_release(c, key, (size_t)(slash - key)))
+    if (!slash || !ledger_quota_release(workers_ledger(c->workers), key, (size_t)(slash - key)))
         return;
     char prefix[300];
     int n = snprintf(prefix, sizeof(prefix), "%.*s/", (int)(slash - key), key);
-    if (n > 0 && (size_t)n < sizeof(prefix) && c->queue) {
+    if (n > 0 && (size_t)n < sizeof(prefix) && workers_started(c->workers)) {
         struct ns_walk w = {c, prefix, (size_t)n};
         informer_foreach(c->sandboxes, enqueue_podless_in_ns, &w);
     }
@@ -348,14 +236,8 @@ static void on_class(void *arg, const char *key, const void *obj)
     (void)key;
     (void)obj;
     struct ctl *c = arg;
-    if (c->queue)
+    if (workers_started(c->workers))
         informer_foreach(c->sandboxes, enqueue_all, c);
-}
-
-static void work(struct queue *q, const char *key, void *arg)
-{
-    (void)q;
-    sync_sandbox(arg, key);
 }
 
 static void enqueue_all(void *arg, const char *key, const void *obj)
@@ -368,10 +250,10 @@ static void enqueue_all(void *arg, const char *key, const void *obj)
  * create what exists) and, with leader election, once this replica leads. */
 static void maybe_start_work(struct ctl *c)
 {
-    if (c->queue || c->stopping || c->synced < INFORMERS || (c->opts.leader_elect && !c->leading))
+    if (workers_started(c->workers) || c->stopping || c->synced < INFORMERS ||
+        (c->opts.leader_elect && !c->leading))
         return;
-    c->queue = queue_new(c->loop, c->opts.workers, work, c);
-    if (!c->queue) {
+    if (workers_start(c->workers) != 0) {
         log_error("out of memory creating the work queue", NULL);
         c->exit_code = 1;
         raise(SIGTERM);
@@ -433,7 +315,11 @@ static int on_http(void *arg, const char *method, const char *path, struct buf *
     }
     if (strcmp(path, "/metrics") == 0) {
         *content_type = "text/plain; version=0.0.4; charset=utf-8";
-        return metrics_render(c, body) == 0 ? 200 : 500;
+        struct metrics_sources src = {c->client,
+                                      workers_queue(c->workers),
+                                      {c->sandboxes, c->pods, c->policies, c->classes},
+                                      c->synced >= INFORMERS};
+        return metrics_render(workers_metrics(c->workers), &src, body) == 0 ? 200 : 500;
     }
     buf_append_str(body, "not found: try /healthz, /readyz or /metrics\n");
     return 404;
@@ -471,12 +357,9 @@ static void release_lease(struct ctl *c)
         release(c);
 }
 
-static void queue_closed(struct queue *q, void *arg)
+static void workers_closed(void *arg)
 {
-    (void)q;
-    struct ctl *c = arg;
-    c->queue = NULL;
-    release_lease(c);
+    release_lease(arg);
 }
 
 static void stop(struct ctl *c)
@@ -488,11 +371,8 @@ static void stop(struct ctl *c)
     uv_close((uv_handle_t *)&c->sigint, NULL);
     uv_close((uv_handle_t *)&c->sigterm, NULL);
     /* No new work; reconciles in flight finish (their requests are answered
-     * or time out), then the queue closes and everything else follows. */
-    if (c->queue)
-        queue_close(c->queue, queue_closed);
-    else
-        release_lease(c);
+     * or time out), then everything else follows. */
+    workers_close(c->workers, workers_closed, c);
 }
 
 /* hostname_random: unique per process, recognisable per pod. */
@@ -516,16 +396,13 @@ static void on_signal(uv_signal_t *h, int signum)
     stop(h->data);
 }
 
-static int start_informer(struct ctl *c, const struct kube_resource *res, const char *selector,
-                          void *(*decode)(json_t *, char *, size_t), const char *const *strip,
-                          const struct informer_handlers *h, struct informer **out)
+static int new_informer(struct ctl *c, const struct kube_resource *res, const char *selector,
+                        void *(*decode)(json_t *, char *, size_t), const char *const *strip,
+                        const struct informer_handlers *h, struct informer **out)
 {
     struct informer_opts o = {.res = res, .label_selector = selector};
     struct informer_ops ops = {decode, free, strip};
-    int rc = informer_new(c->client, c->loop, &o, &ops, h, c, out);
-    if (!rc)
-        rc = informer_start(*out);
-    return rc;
+    return informer_new(c->client, c->loop, &o, &ops, h, c, out);
 }
 
 int controller_run(const struct controller_opts *o, const struct kube_config *cfg)
@@ -549,17 +426,26 @@ int controller_run(const struct controller_opts *o, const struct kube_config *cf
                                                      on_informer_error};
     static const struct informer_handlers policy_h = {on_policy, on_policy_update, on_policy,
                                                       on_synced, on_informer_error};
-    if (start_informer(&c, &KAGE_SANDBOXES, NULL, observed_decode_sandbox, NULL, &sandbox_h,
-                       &c.sandboxes) ||
-        start_informer(&c, &KUBE_PODS, LABEL_SANDBOX, observed_decode_pod, observed_pod_unread,
-                       &pod_h, &c.pods) ||
-        start_informer(&c, &KUBE_NETWORK_POLICIES, LABEL_MANAGED_BY "=kage", observed_decode_policy,
-                       NULL, &policy_h, &c.policies) ||
-        start_informer(&c, &KAGE_SANDBOXCLASSES, NULL, class_decode, NULL, &class_h, &c.classes)) {
+    make_identity(c.identity, sizeof(c.identity));
+    if (new_informer(&c, &KAGE_SANDBOXES, NULL, observed_decode_sandbox, NULL, &sandbox_h,
+                     &c.sandboxes) ||
+        new_informer(&c, &KUBE_PODS, LABEL_SANDBOX, observed_decode_pod, observed_pod_unread,
+                     &pod_h, &c.pods) ||
+        new_informer(&c, &KUBE_NETWORK_POLICIES, LABEL_MANAGED_BY "=kage", observed_decode_policy,
+                     NULL, &policy_h, &c.policies) ||
+        new_informer(&c, &KAGE_SANDBOXCLASSES, NULL, class_decode, NULL, &class_h, &c.classes)) {
         fprintf(stderr, "kage-controller: out of memory\n");
         return 1;
     }
-    make_identity(c.identity, sizeof(c.identity));
+    struct workers_opts wo = {c.loop,        c.client,  c.sandboxes,          c.pods,
+                              c.policies,    c.classes, c.opts.runtime_class, c.identity,
+                              c.opts.workers};
+    c.workers = workers_new(&wo);
+    if (!c.workers || informer_start(c.sandboxes) || informer_start(c.pods) ||
+        informer_start(c.policies) || informer_start(c.classes)) {
+        fprintf(stderr, "kage-controller: out of memory\n");
+        return 1;
+    }
     if (c.opts.http_addr && c.opts.http_addr[0] &&
         httpd_start(c.loop, c.opts.http_addr, on_http, &c, &c.http, err, sizeof(err)) != 0) {
         fprintf(stderr, "kage-controller: --http-addr: %s\n", err);
@@ -585,14 +471,12 @@ int controller_run(const struct controller_opts *o, const struct kube_config *cf
 
     uv_run(c.loop, UV_RUN_DEFAULT);
 
-    tdestroy(c.states, state_free);
-    tdestroy(c.baselines, free);
-    tdestroy(c.quota_ns, free);
+    const struct metrics *m = workers_metrics(c.workers);
     int rc = uv_loop_close(c.loop);
-    log_info("stopped", "{s:I, s:I, s:I, s:I, s:I}", "reconciles", (json_int_t)c.stats.reconciles,
-             "creates", (json_int_t)c.stats.creates, "updates", (json_int_t)c.stats.updates,
-             "deletes", (json_int_t)c.stats.deletes, "statusWrites",
-             (json_int_t)c.stats.status_writes);
+    log_info("stopped", "{s:I, s:I, s:I, s:I, s:I}", "reconciles", (json_int_t)m->reconciles,
+             "creates", (json_int_t)m->creates, "updates", (json_int_t)m->updates, "deletes",
+             (json_int_t)m->deletes, "statusWrites", (json_int_t)m->status_writes);
+    workers_free(c.workers);
     if (rc != 0)
         log_error("handles left open at exit", "{s:s}", "error", uv_strerror(rc));
     return rc != 0 ? 1 : c.exit_code;

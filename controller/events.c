@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "ctl.h"
+#include "events.h"
 #include "kube/buf.h"
 #include "kube/path.h"
 #include "leader.h"
@@ -38,14 +38,13 @@ static void on_event_written(void *arg, const struct kube_response *resp)
                  resp->err->message);
 }
 
-void ctl_event(struct ctl *c, const char *key, const char *ns, const char *name, const char *uid,
-               bool warning, const char *reason, const char *action, const char *note)
+bool events_record(const struct events_source *src, struct sbx_memory *st, uint64_t now,
+                   const char *ns, const char *name, const char *uid, bool warning,
+                   const char *reason, const char *action, const char *note)
 {
-    struct sbx_state *st = ctl_state(c, key, true);
     uint64_t h = digest(reason, note);
-    uint64_t now = uv_now(c->loop);
     if (st && st->event_hash == h && now - st->event_at < EVENT_REPEAT_MS)
-        return;
+        return false;
     if (st) {
         st->event_hash = h;
         st->event_at = now;
@@ -66,18 +65,19 @@ void ctl_event(struct ctl *c, const char *key, const char *ns, const char *name,
                            "s:{s:s, s:s, s:s, s:s, s:s}}",
                            "apiVersion", "events.k8s.io/v1", "kind", "Event", "metadata", "name",
                            prefix, "namespace", ns, "eventTime", when, "reportingController",
-                           "kage.dev/controller", "reportingInstance", c->identity, "action",
+                           "kage.dev/controller", "reportingInstance", src->instance, "action",
                            action, "reason", reason, "type", warning ? "Warning" : "Normal", "note",
                            cut, "regarding", "apiVersion", "kage.dev/v1alpha1", "kind", "Sandbox",
                            "namespace", ns, "name", name, "uid", uid);
     char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
     json_decref(ev);
     struct buf path;
+    bool sent = false;
     buf_init(&path, 1024);
-    if (text && kube_path(&path, &KUBE_EVENTS, ns, NULL, NULL) == 0 &&
-        kube_request(c->client, KUBE_POST, path.data, text, strlen(text), on_event_written, NULL,
-                     NULL) == 0)
-        c->stats.events++;
+    if (text && kube_path(&path, &KUBE_EVENTS, ns, NULL, NULL) == 0)
+        sent = kube_request(src->client, KUBE_POST, path.data, text, strlen(text), on_event_written,
+                            NULL, NULL) == 0;
     buf_free(&path);
     free(text);
+    return sent;
 }

@@ -289,11 +289,6 @@ int leader_start(struct kube_client *client, uv_loop_t *loop, const struct leade
     return 0;
 }
 
-bool leader_is_leading(const struct leader *l)
-{
-    return l && l->leading;
-}
-
 static void on_closed(uv_handle_t *h)
 {
     struct leader *l = h->data;

@@ -30,8 +30,6 @@ typedef void (*leader_cb)(void *arg, bool leading);
 int leader_start(struct kube_client *client, uv_loop_t *loop, const struct leader_opts *o,
                  leader_cb cb, void *arg, struct leader **out);
 
-bool leader_is_leading(const struct leader *l);
-
 /* Stops contending; if leading, releases the Lease first (holder cleared,
  * duration 1 s) so a standby takes over at once. done(arg) runs when all is
  * released; the leader callback is not called again. */

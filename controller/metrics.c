@@ -9,7 +9,21 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "leader.h"
+#include "reconcile/observed.h"
+
+static const double duration_bounds[METRICS_DURATION_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                                 0.05,  0.1,    0.25,  1,    5};
+
+void metrics_observe(struct metrics *m, double s, bool failed)
+{
+    int i = 0;
+    while (i < METRICS_DURATION_BUCKETS && s > duration_bounds[i])
+        i++;
+    m->duration_buckets[i]++;
+    m->duration_sum += s;
+    if (failed)
+        m->reconcile_errors++;
+}
 
 static int metric(struct buf *b, const char *name, const char *type, const char *help,
                   const char *labels, double value)
@@ -85,7 +99,7 @@ static void count_phase(void *arg, const char *key, const void *obj)
     ph->n[i]++;
 }
 
-int metrics_render(const struct ctl *c, struct buf *b)
+int metrics_render(const struct metrics *m, const struct metrics_sources *src, struct buf *b)
 {
     static const char *const verbs[] = {"GET", "POST", "PUT", "APPLY", "PATCH", "DELETE"};
     struct kube_client_stats cs;
@@ -94,48 +108,48 @@ int metrics_render(const struct ctl *c, struct buf *b)
     char labels[128];
     int rc = 0;
 
-    kube_client_stats(c->client, &cs);
-    if (c->queue)
-        queue_get_stats(c->queue, &qs);
+    kube_client_stats(src->client, &cs);
+    if (src->queue)
+        queue_get_stats(src->queue, &qs);
     process_figures(&cpu, &rss);
 
     rc |= metric(b, "kage_build_info", "gauge", "Version of kage-controller.",
                  "{version=\"" KAGE_VERSION "\"}", 1);
     rc |= metric(b, "kage_leader", "gauge", "1 while this replica reconciles (leads).", NULL,
-                 c->queue ? 1 : 0);
+                 src->queue ? 1 : 0);
     rc |= metric(b, "kage_caches_synced", "gauge", "1 once every informer has listed.", NULL,
-                 c->synced >= 4 ? 1 : 0);
+                 src->synced ? 1 : 0);
     rc |= metric(b, "kage_reconciles_total", "counter", "Sandbox reconciles run.", NULL,
-                 (double)c->stats.reconciles);
+                 (double)m->reconciles);
     rc |= metric(b, "kage_reconcile_errors_total", "counter",
                  "Reconciles that ended in an error and are retried with backoff.", NULL,
-                 (double)c->stats.reconcile_errors);
+                 (double)m->reconcile_errors);
     rc |= header(b, "kage_reconcile_duration_seconds", "histogram",
                  "Time from the start of a reconcile to its end, API round trips included.");
     uint64_t cum = 0;
-    for (int i = 0; i <= CTL_DURATION_BUCKETS; i++) {
-        cum += c->stats.duration_buckets[i];
-        if (i < CTL_DURATION_BUCKETS)
-            snprintf(labels, sizeof(labels), "{le=\"%g\"}", ctl_duration_bounds[i]);
+    for (int i = 0; i <= METRICS_DURATION_BUCKETS; i++) {
+        cum += m->duration_buckets[i];
+        if (i < METRICS_DURATION_BUCKETS)
+            snprintf(labels, sizeof(labels), "{le=\"%g\"}", duration_bounds[i]);
         else
             snprintf(labels, sizeof(labels), "{le=\"+Inf\"}");
         rc |= sample(b, "kage_reconcile_duration_seconds_bucket", labels, (double)cum);
     }
-    rc |= sample(b, "kage_reconcile_duration_seconds_sum", "", c->stats.duration_sum);
+    rc |= sample(b, "kage_reconcile_duration_seconds_sum", "", m->duration_sum);
     rc |= sample(b, "kage_reconcile_duration_seconds_count", "", (double)cum);
     rc |= metric(b, "kage_reconcile_refusals_total", "counter",
                  "Writes the API server refused (quota, admission, conflicts).", NULL,
-                 (double)c->stats.failures);
+                 (double)m->refusals);
     rc |= header(b, "kage_writes_total", "counter", "Writes of children and status, by kind.");
-    rc |= sample(b, "kage_writes_total", "{kind=\"create\"}", (double)c->stats.creates);
-    rc |= sample(b, "kage_writes_total", "{kind=\"update\"}", (double)c->stats.updates);
-    rc |= sample(b, "kage_writes_total", "{kind=\"delete\"}", (double)c->stats.deletes);
-    rc |= sample(b, "kage_writes_total", "{kind=\"status\"}", (double)c->stats.status_writes);
-    rc |= metric(b, "kage_status_writes_held_total", "counter",
-                 "Status writes of a just-started pod held back while other sandboxes waited.",
-                 NULL, (double)c->stats.status_held);
+    rc |= sample(b, "kage_writes_total", "{kind=\"create\"}", (double)m->creates);
+    rc |= sample(b, "kage_writes_total", "{kind=\"update\"}", (double)m->updates);
+    rc |= sample(b, "kage_writes_total", "{kind=\"delete\"}", (double)m->deletes);
+    rc |= sample(b, "kage_writes_total", "{kind=\"status\"}", (double)m->status_writes);
+    rc |= metric(b, "kage_status_writes_deferred_total", "counter",
+                 "Status writes of a just-started pod deferred while other sandboxes waited.", NULL,
+                 (double)m->status_deferred);
     rc |= metric(b, "kage_events_total", "counter", "Kubernetes Events emitted.", NULL,
-                 (double)c->stats.events);
+                 (double)m->events);
 
     rc |= header(b, "kage_api_requests_total", "counter",
                  "API requests sent, retries included, by verb.");
@@ -173,7 +187,7 @@ int metrics_render(const struct ctl *c, struct buf *b)
     rc |= metric(b, "kage_queue_retries_total", "counter", "Reconciles retried after a failure.",
                  NULL, (double)qs.retries);
 
-    const struct informer *infs[] = {c->sandboxes, c->pods, c->policies, c->classes};
+    const struct informer *const *infs = src->informers;
     const char *names[] = {"sandboxes", "pods", "networkpolicies", "sandboxclasses"};
     rc |= header(b, "kage_cache_objects", "gauge", "Objects in each informer's cache.");
     for (int i = 0; i < 4; i++) {
@@ -196,7 +210,7 @@ int metrics_render(const struct ctl *c, struct buf *b)
         rc |= sample(b, "kage_watch_restarts_total", labels, (double)(is.reconnects + is.relists));
     }
     struct phases ph = {0};
-    informer_foreach(c->sandboxes, count_phase, &ph);
+    informer_foreach(src->informers[0], count_phase, &ph);
     rc |= header(b, "kage_sandboxes", "gauge", "Sandboxes by the phase in their status.");
     for (size_t i = 0; i < sizeof(phase_names) / sizeof(phase_names[0]); i++) {
         snprintf(labels, sizeof(labels), "{phase=\"%s\"}", phase_names[i]);

@@ -371,7 +371,7 @@ static void close_handles(struct queue *q)
     uv_close((uv_handle_t *)&q->timer, on_handle_closed);
 }
 
-void queue_done(struct queue *q, const char *key, int result)
+void queue_done(struct queue *q, const char *key, struct outcome o)
 {
     struct item *it = key ? find(q, key) : NULL;
     if (!it || !it->in_flight)
@@ -389,7 +389,7 @@ void queue_done(struct queue *q, const char *key, int result)
     }
 
     uint64_t now = uv_now(q->loop);
-    if (result < 0) {
+    if (o.kind == OUTCOME_RETRY) {
         uint64_t delay = backoff_delay_ms(it->failures, QUEUE_BACKOFF_BASE_MS, QUEUE_BACKOFF_MAX_MS,
                                           backoff_rand(&q->rng));
         if (it->failures < UINT_MAX)
@@ -398,8 +398,8 @@ void queue_done(struct queue *q, const char *key, int result)
         wait_until(q, it, now + delay);
     } else {
         it->failures = 0;
-        if (result > 0)
-            wait_until(q, it, now + (uint64_t)result);
+        if (o.kind == OUTCOME_AFTER)
+            wait_until(q, it, now + o.after_ms);
     }
     if (it->dirty) {
         /* Counted as an add when it was marked. */

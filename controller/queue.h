@@ -9,6 +9,8 @@
 
 #include <uv.h>
 
+#include "reconcile/outcome.h"
+
 #define QUEUE_KEY_MAX         512 /* longest key accepted, in bytes */
 #define QUEUE_BACKOFF_BASE_MS 5u  /* first retry of a failed key */
 #define QUEUE_BACKOFF_MAX_MS  (5u * 60 * 1000)
@@ -60,14 +62,15 @@ int queue_add(struct queue *q, const char *key);
 int queue_add_after(struct queue *q, const char *key, uint64_t delay_ms);
 
 /*
- * Ends the work on key. result 0: success, the key's failure count is reset.
- * result < 0: failure, the key is requeued after its backoff, QUEUE_BACKOFF_BASE_MS
- * doubling per consecutive failure up to QUEUE_BACKOFF_MAX_MS (equal jitter,
- * see backoff_delay_ms). result > 0: success, requeued after result ms.
- * A key that was added while in flight is queued again now. Keys not in
- * flight are ignored. After queue_close, the last done starts the close.
+ * Ends the work on key with its outcome. OUTCOME_DONE: the key's failure
+ * count is reset. OUTCOME_RETRY: the key is requeued after its backoff,
+ * QUEUE_BACKOFF_BASE_MS doubling per consecutive failure up to
+ * QUEUE_BACKOFF_MAX_MS (equal jitter, see backoff_delay_ms). OUTCOME_AFTER:
+ * success, requeued after after_ms. A key that was added while in flight is
+ * queued again now. Keys not in flight are ignored. After queue_close, the
+ * last done starts the close.
  */
-void queue_done(struct queue *q, const char *key, int result);
+void queue_done(struct queue *q, const char *key, struct outcome o);
 
 /* Number of keys queued and not in flight. */
 size_t queue_len(const struct queue *q);

@@ -52,7 +52,7 @@ static int note(struct rec *r, struct queue *q, const char *key)
     return i;
 }
 
-static void done(struct rec *r, struct queue *q, const char *key, int result)
+static void done(struct rec *r, struct queue *q, const char *key, struct outcome result)
 {
     int s = key_slot(key);
     if (s >= 0)
@@ -65,7 +65,7 @@ struct later {
     uv_timer_t timer;
     struct rec *r;
     char key[32];
-    int result;
+    struct outcome result;
 };
 
 static void later_free(uv_handle_t *h)
@@ -80,7 +80,7 @@ static void later_fire(uv_timer_t *t)
     uv_close((uv_handle_t *)t, later_free);
 }
 
-static void done_later(struct rec *r, const char *key, int result, uint64_t ms)
+static void done_later(struct rec *r, const char *key, struct outcome result, uint64_t ms)
 {
     struct later *l = calloc(1, sizeof(*l));
     assert_non_null(l);
@@ -120,7 +120,7 @@ static void work_ok(struct queue *q, const char *key, void *arg)
 {
     struct rec *r = arg;
     note(r, q, key);
-    done(r, q, key, 0);
+    done(r, q, key, outcome_done());
 }
 
 static void many_adds_of_one_key_dispatch_once(void **state)
@@ -159,9 +159,9 @@ static void work_readds_while_busy(struct queue *q, const char *key, void *arg)
         for (int k = 0; k < 3; k++)
             assert_int_equal(queue_add(q, key), 0);
         assert_int_equal(queue_len(q), 0);
-        done_later(r, key, 0, 5);
+        done_later(r, key, outcome_done(), 5);
     } else {
-        done(r, q, key, 0);
+        done(r, q, key, outcome_done());
     }
 }
 
@@ -187,7 +187,7 @@ static void work_async(struct queue *q, const char *key, void *arg)
 {
     struct rec *r = arg;
     note(r, q, key);
-    done_later(r, key, 0, 1);
+    done_later(r, key, outcome_done(), 1);
 }
 
 static void no_more_than_max_concurrent_keys_in_flight(void **state)
@@ -228,7 +228,7 @@ static void work_fails_then_succeeds(struct queue *q, const char *key, void *arg
 
     /* Calls 0-3 fail, 4 succeeds and re-adds, 5 fails, 6 succeeds. */
     if (i == 4 || i == 6) {
-        done(r, q, key, 0);
+        done(r, q, key, outcome_done());
         assert_int_equal(queue_num_requeues(q, key), 0);
         assert_int_equal(queue_deadline(q, key, &deadline), -ENOENT);
         if (i == 4)
@@ -236,7 +236,7 @@ static void work_fails_then_succeeds(struct queue *q, const char *key, void *arg
         return;
     }
     unsigned failures = i < 4 ? (unsigned)i + 1 : 1;
-    done(r, q, key, -EIO);
+    done(r, q, key, outcome_retry());
     assert_int_equal(queue_num_requeues(q, key), failures);
     assert_int_equal(queue_deadline(q, key, &deadline), 0);
     /* QUEUE_BACKOFF_BASE_MS doubling per failure, equal jitter: [d/2, d]. */
@@ -344,7 +344,7 @@ static void work_requeues_after(struct queue *q, const char *key, void *arg)
 {
     struct rec *r = arg;
     int i = note(r, q, key);
-    done(r, q, key, i == 0 ? 25 : 0);
+    done(r, q, key, i == 0 ? outcome_after(25) : outcome_done());
 }
 
 static void positive_result_requeues_after_that_many_ms(void **state)
@@ -374,7 +374,7 @@ static void work_readds_itself(struct queue *q, const char *key, void *arg)
     int i = note(r, q, key);
     char copy[32];
     snprintf(copy, sizeof(copy), "%s", key); /* key dies with queue_done */
-    done(r, q, key, 0);
+    done(r, q, key, outcome_done());
     if (i < 19)
         assert_int_equal(queue_add(q, copy), 0);
 }
@@ -436,7 +436,7 @@ static void work_closes_queue(struct queue *q, const char *key, void *arg)
     queue_close(q, on_closed);
     assert_int_equal(queue_add(q, "more"), -ESHUTDOWN);
     /* The failure must not be retried: the queue is going away. */
-    done_later(r, key, -EIO, 5);
+    done_later(r, key, outcome_retry(), 5);
 }
 
 static void close_waits_for_keys_in_flight(void **state)
@@ -485,8 +485,8 @@ static void bad_keys_are_refused(void **state)
     assert_int_equal(queue_len(r.q), 1);
 
     /* A done for a key nobody holds changes nothing. */
-    queue_done(r.q, "nobody", -EIO);
-    queue_done(r.q, key, -EIO);
+    queue_done(r.q, "nobody", outcome_retry());
+    queue_done(r.q, key, outcome_retry());
     assert_int_equal(queue_len(r.q), 1);
     assert_int_equal(queue_num_requeues(r.q, key), 0);
     assert_int_equal(uv_run(&r.loop, UV_RUN_DEFAULT), 0);

@@ -1,8 +1,7 @@
 /*
- * sync_prepare.c - what a reconcile decides before it writes anything: is
- * the spec valid, which SandboxClass applies and does the Sandbox keep to
- * it, is the lifetime over or the sandbox paused, and the children to
- * render.
+ * prepare.c - what a reconcile decides before it writes anything: is the
+ * spec valid, which SandboxClass applies and does the Sandbox keep to it,
+ * is the lifetime over or the sandbox paused, and the children to render.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,50 +11,33 @@
 
 #include "log.h"
 #include "reconcile/class.h"
+#include "reconcile/reconcile.h"
 #include "reconcile/render.h"
-#include "sync.h"
-
-struct defaults {
-    const struct class_obj *found[4];
-    size_t n;
-};
-
-static void find_default(void *arg, const char *key, const void *obj)
-{
-    (void)key;
-    struct defaults *d = arg;
-    const struct class_obj *c = obj;
-    if (c->is_default) {
-        if (d->n < sizeof(d->found) / sizeof(d->found[0]))
-            d->found[d->n] = c;
-        d->n++;
-    }
-}
 
 /* The class of the Sandbox (NULL: none applies), or a ClassNotFound block. */
-static const struct class_obj *resolve_class(struct run *r)
+static const struct class_obj *resolve_class(struct reconcile *r)
 {
     json_t *spec = json_object_get(r->sbx, "spec");
     const char *want = json_string_value(json_object_get(spec, "sandboxClassName"));
     if (want) {
-        const struct class_obj *c = informer_get(r->c->classes, want);
+        const struct class_obj *c = r->env->class_named(r->env->arg, want);
         if (!c)
-            sync__block(r, "ClassNotFound", false,
-                        "SandboxClass %s does not exist; create it or change "
-                        "spec.sandboxClassName",
-                        want);
+            reconcile__block(r, "ClassNotFound", false,
+                             "SandboxClass %s does not exist; create it or change "
+                             "spec.sandboxClassName",
+                             want);
         return c;
     }
-    struct defaults d = {0};
-    informer_foreach(r->c->classes, find_default, &d);
-    if (d.n > 1) {
-        sync__block(r, "ClassNotFound", false,
-                    "%zu SandboxClasses are marked default (%s, %s%s): mark one, or set "
-                    "spec.sandboxClassName",
-                    d.n, d.found[0]->name, d.found[1]->name, d.n > 2 ? ", ..." : "");
+    const struct class_obj *found[2];
+    size_t n = r->env->class_defaults(r->env->arg, found, 2);
+    if (n > 1) {
+        reconcile__block(r, "ClassNotFound", false,
+                         "%zu SandboxClasses are marked default (%s, %s%s): mark one, or set "
+                         "spec.sandboxClassName",
+                         n, found[0]->name, found[1]->name, n > 2 ? ", ..." : "");
         return NULL;
     }
-    return d.n == 1 ? d.found[0] : NULL;
+    return n == 1 ? found[0] : NULL;
 }
 
 /* Seconds since the epoch of an RFC 3339 UTC time ("...Z"), or -1. */
@@ -70,7 +52,7 @@ static time_t parse_time(const char *s)
 
 /* Whether the lifetime is over; when it is not, the run asks to come back
  * then (a timer, computed from creationTimestamp, so it survives restarts). */
-static void check_lifetime(struct run *r)
+static void check_lifetime(struct reconcile *r)
 {
     json_t *life = json_object_get(json_object_get(r->sbx, "spec"), "lifetime");
     json_t *ttl = json_object_get(life, "ttlSeconds");
@@ -82,7 +64,7 @@ static void check_lifetime(struct run *r)
     struct tm tm;
     gmtime_r(&end, &tm);
     strftime(r->expires_at, sizeof(r->expires_at), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    time_t now = time(NULL);
+    time_t now = r->env->wall(r->env->arg);
     if (now >= end) {
         const char *policy = json_string_value(json_object_get(life, "shutdownPolicy"));
         r->expired = true;
@@ -95,9 +77,9 @@ static void check_lifetime(struct run *r)
 /* The children to write: the baseline, the sandbox's policy rendered from
  * sandbox (a narrowed copy when it is against its class), and the pod
  * unless none is wanted. Returns 0 or -ENOMEM. */
-static int render_children(struct run *r, json_t *sandbox, const json_t *class_spec, bool pod)
+static int render_children(struct reconcile *r, json_t *sandbox, const json_t *class_spec, bool pod)
 {
-    struct render_opts ro = {r->c->opts.runtime_class, class_spec};
+    struct render_opts ro = {r->env->runtime_class, class_spec};
     r->baseline = render_baseline(r->ns);
     r->policy = render_policy(sandbox);
     if (pod)
@@ -109,8 +91,13 @@ static int render_children(struct run *r, json_t *sandbox, const json_t *class_s
     return 0;
 }
 
-int sync__prepare(struct run *r, const struct sandbox_obj *s)
+int reconcile_init(struct reconcile *r, const struct reconcile_env *env, struct sbx_memory *mem,
+                   const struct sandbox_obj *s)
 {
+    memset(r, 0, sizeof(*r));
+    r->env = env;
+    r->mem = mem;
+    r->step = STEP_BASELINE;
     snprintf(r->key, sizeof(r->key), "%s/%s", s->ns, s->name);
     snprintf(r->ns, sizeof(r->ns), "%s", s->ns);
     snprintf(r->name, sizeof(r->name), "%s", s->name);
@@ -155,7 +142,7 @@ int sync__prepare(struct run *r, const struct sandbox_obj *s)
         /* A Sandbox against its class runs no pod, and its policy is
          * narrowed to allow nothing: what it allowed may be what the class
          * now denies, and any pod given its label would inherit it. */
-        sync__block(r, v.reason, false, "%s", v.message);
+        reconcile__block(r, v.reason, false, "%s", v.message);
         r->pod_unwanted = true;
         json_t *narrowed = json_deep_copy(r->sbx);
         if (!narrowed || json_object_set_new(json_object_get(narrowed, "spec"), "egress",

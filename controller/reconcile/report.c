@@ -1,36 +1,39 @@
 /*
- * sync_status.c - the last step of a reconcile: the Sandbox's status from
- * what the run found, written to the status subresource only when it
+ * report.c - the last step of a reconcile: the Sandbox's status from what
+ * the reconcile found, written to the status subresource only when it
  * changed, and a Warning Event for whatever blocks the sandbox.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#include "kube/path.h"
 #include "log.h"
+#include "reconcile/reconcile.h"
 #include "reconcile/render.h"
 #include "reconcile/sbxstatus.h"
-#include "sync.h"
 
-/* ---- status ----------------------------------------------------------- */
-
-static void on_status_written(void *arg, const struct kube_response *resp)
+static void forget_status(struct reconcile *r)
 {
-    struct run *r = arg;
-    if (resp->err && !kube_error_is_not_found(resp->err)) {
-        log_warn("status write failed", "{s:s, s:I, s:s}", "sandbox", r->key, "code",
-                 (json_int_t)resp->err->code, "message", resp->err->message);
-        struct sbx_state *st = ctl_state(r->c, r->key, false);
-        if (st) {
-            free(st->last_status);
-            st->last_status = NULL;
-        }
-        if (r->result == 0)
-            r->result = -1;
+    if (r->mem) {
+        free(r->mem->last_status);
+        r->mem->last_status = NULL;
     }
-    r->step = STEP_DONE;
-    sync__next(r);
+}
+
+void reconcile__status_answer(struct reconcile *r, const struct reconcile_answer *a)
+{
+    if (a->code == -1) {
+        forget_status(r);
+        r->outcome = outcome_retry();
+    } else if (reconcile__failed(a) && !reconcile__not_found(a)) {
+        log_warn("status write failed", "{s:s, s:I, s:s}", "sandbox", r->key, "code",
+                 (json_int_t)a->code, "message", a->message);
+        forget_status(r);
+        if (outcome_is_done(r->outcome))
+            r->outcome = outcome_retry();
+    }
+    reconcile__go(r, STEP_DONE, "status written");
 }
 
 /* Builds the merge patch: the new status, with null for every field the
@@ -76,35 +79,36 @@ static const char *ready_status(const json_t *status)
 
 /* Under load each new sandbox would get two status writes seconds apart:
  * PodStarting just after its pod is made, then Ready. While other
- * sandboxes wait in the queue, the first one is held back for up to
- * STATUS_HOLD_MS after the pod was created, so the API server's time goes
- * to making their pods; the pod's next change, or the end of the hold,
+ * sandboxes wait in the queue, the first one is deferred for up to
+ * STATUS_DEFER_MS after the pod was created, so the API server's time goes
+ * to making their pods; the pod's next change, or the end of the deferral,
  * brings the reconcile that writes the status (by then often Ready, one
  * write instead of two). With nothing waiting, it is written at once.
- * Returns the milliseconds left to hold, 0 to write now. */
-#define STATUS_HOLD_MS 10000
+ * Returns the milliseconds left to defer, 0 to write now. */
+#define STATUS_DEFER_MS 10000
 
-static uint64_t status_hold(const struct run *r, const struct sbx_state *st, const json_t *neu)
+static uint64_t status_defer(struct reconcile *r, const json_t *neu)
 {
-    if (!st || !st->pod_made_at || queue_len(r->c->queue) == 0 ||
+    const struct sbx_memory *m = r->mem;
+    if (!m || !m->pod_made_at || r->env->queued(r->env->arg) == 0 ||
         strcmp(ready_field(neu, "reason"), "PodStarting") != 0)
         return 0;
-    uint64_t age = uv_now(r->c->loop) - st->pod_made_at;
-    return age < STATUS_HOLD_MS ? STATUS_HOLD_MS - age : 0;
+    uint64_t age = reconcile__now_ms(r) - m->pod_made_at;
+    return age < STATUS_DEFER_MS ? STATUS_DEFER_MS - age : 0;
 }
 
-bool sync__status(struct run *r)
+bool reconcile__status(struct reconcile *r, struct reconcile_action *act)
 {
     char now[32];
     if (r->invalid) {
         char note[VALIDATION_FIELD_MAX + VALIDATION_MESSAGE_MAX + 4];
         snprintf(note, sizeof(note), "%s: %s", r->verr.field, r->verr.message);
-        sync__event(r, true, "InvalidSpec", "Reconcile", note);
+        reconcile__event(r, true, "InvalidSpec", "Reconcile", note);
     } else if (r->block_reason[0]) {
-        sync__event(r, true, r->block_reason, "Reconcile", r->block_message);
+        reconcile__event(r, true, r->block_reason, "Reconcile", r->block_message);
     }
     json_t *old = json_object_get(r->sbx, "status");
-    const struct pod_obj *pod = informer_get(r->c->pods, r->key);
+    const struct pod_obj *pod = r->env->pod(r->env->arg, r->key);
     json_t *spec = json_object_get(r->sbx, "spec");
     json_t *limits = json_object_get(
         json_object_get(
@@ -130,10 +134,13 @@ bool sync__status(struct run *r)
         .expired = r->expired && !r->delete_sandbox,
         .expires_at = r->expires_at[0] ? r->expires_at : NULL,
     };
-    sbxstatus_now(now, sizeof(now));
+    time_t wall = r->env->wall(r->env->arg);
+    struct tm tm;
+    gmtime_r(&wall, &tm);
+    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
     json_t *neu = sbxstatus_render(old, r->generation, r->name, &f, now);
     if (!neu) {
-        r->result = -1;
+        r->outcome = outcome_retry();
         return true;
     }
     if (r->deleting) {
@@ -144,20 +151,19 @@ bool sync__status(struct run *r)
         return true;
     }
     char *text = json_dumps(neu, JSON_COMPACT | JSON_SORT_KEYS);
-    struct sbx_state *st = ctl_state(r->c, r->key, true);
+    struct sbx_memory *st = r->mem;
     if (text && st && st->last_status && strcmp(st->last_status, text) == 0) {
         /* Written already; the watch has not caught up. */
         free(text);
         json_decref(neu);
         return true;
     }
-    uint64_t hold = status_hold(r, st, neu);
-    if (hold) {
+    uint64_t defer = status_defer(r, neu);
+    if (defer) {
         free(text);
         json_decref(neu);
-        r->c->stats.status_held++;
-        if (r->result == 0 || (r->result > 0 && (uint64_t)r->result > hold))
-            r->result = (int)hold;
+        reconcile__count(r, COUNT_STATUS_DEFERRED);
+        r->outcome = outcome_sooner(r->outcome, outcome_after(defer));
         return true;
     }
     /* A sandbox that was held up (pending or failed) and is ready now has
@@ -165,32 +171,33 @@ bool sync__status(struct run *r)
      * way from Creating to Running is in the status alone. */
     const char *phase = json_string_value(json_object_get(neu, "phase"));
     if (st && phase && (strcmp(phase, "Pending") == 0 || strcmp(phase, "Failed") == 0))
-        snprintf(st->held, sizeof(st->held), "%s", phase);
-    if (st && st->held[0] && strcmp(ready_status(neu), "True") == 0) {
+        snprintf(st->trouble, sizeof(st->trouble), "%s", phase);
+    if (st && st->trouble[0] && strcmp(ready_status(neu), "True") == 0) {
         char note[300];
         const char *node = json_string_value(json_object_get(neu, "nodeName"));
         snprintf(note, sizeof(note), "the sandbox recovered from %s and is ready on node %s",
-                 st->held, node ? node : "(unknown)");
-        sync__event(r, false, "Recovered", "Reconcile", note);
-        st->held[0] = '\0';
+                 st->trouble, node ? node : "(unknown)");
+        reconcile__event(r, false, "Recovered", "Reconcile", note);
+        st->trouble[0] = '\0';
     }
     json_t *patch = status_patch(old, neu);
     json_decref(neu);
-    if (!patch || !text ||
-        sync__send(r, KUBE_PATCH_MERGE, &KAGE_SANDBOXES, r->name, "status", patch,
-                   on_status_written) != 0) {
+    if (!patch || !text) {
         json_decref(patch);
         free(text);
-        r->result = -1;
+        r->outcome = outcome_retry();
         return true;
     }
-    json_decref(patch);
     if (st) {
         free(st->last_status);
         st->last_status = text;
     } else {
         free(text);
     }
-    r->c->stats.status_writes++;
+    reconcile__count(r, COUNT_STATUS_WRITE);
+    json_decref(r->body);
+    r->body = patch;
+    reconcile__send(r, act, WAIT_STATUS, VERB_PATCH, RES_SANDBOX, r->name, patch);
+    act->req.sub = "status";
     return false;
 }

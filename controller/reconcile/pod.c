@@ -1,0 +1,207 @@
+/*
+ * pod.c - the reconcile's pod step: create the sandbox's pod once both of
+ * its policies exist, replace it when it drifted, remove it when paused,
+ * expired or against its class, and never touch a pod kage does not own.
+ */
+#include "reconcile/reconcile.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "reconcile/render.h"
+
+/* Asks to delete the sandbox's pod (only the one with that uid) to replace
+ * it. False when the request cannot be built. */
+static bool replace_pod(struct reconcile *r, struct reconcile_action *act, const char *uid,
+                        const char *why)
+{
+    char note[600];
+    snprintf(note, sizeof(note), "pod %s differs from the Sandbox (%s); replacing it", r->name,
+             why);
+    reconcile__event(r, false, "PodReplaced", "Delete", note);
+    log_info("replacing pod", "{s:s, s:s}", "sandbox", r->key, "because", why);
+    return reconcile__delete_exactly(r, act, WAIT_POD_DELETE, RES_POD, r->name, uid);
+}
+
+/* Paused, expired or against its class: the pod goes, the policies stay. */
+static bool remove_pod(struct reconcile *r, struct reconcile_action *act)
+{
+    const struct pod_obj *obs = r->env->pod(r->env->arg, r->key);
+    if (!obs || obs->deleting || !obs->owned || strcmp(obs->owner_uid, r->uid) != 0)
+        return false;
+    const char *why = r->paused ? "paused" : r->expired ? "expired" : "against its SandboxClass";
+    char note[600];
+    snprintf(note, sizeof(note), "the sandbox is %s: removing pod %s", why, r->name);
+    reconcile__event(r, false, "PodRemoved", "Delete", note);
+    log_info("removing pod", "{s:s, s:s}", "sandbox", r->key, "because", why);
+    return reconcile__delete_exactly(r, act, WAIT_POD_DELETE, RES_POD, r->name, obs->uid);
+}
+
+/* The pod as the cache shows it, against the rendered one: true with a
+ * request in act, false when there is nothing (more) to do here. */
+static bool make_pod(struct reconcile *r, struct reconcile_action *act)
+{
+    const struct pod_obj *obs = r->env->pod(r->env->arg, r->key);
+    const char *want = render_pod_hash(r->pod);
+
+    if (obs && obs->owned && strcmp(obs->owner_uid, r->uid) != 0 &&
+        strcmp(obs->sandbox, r->name) == 0) {
+        reconcile__block(r, "PodPending", false,
+                         "pod %s still belongs to an earlier Sandbox of this name; waiting for "
+                         "it to be collected",
+                         r->key);
+        r->outcome = outcome_after(1000);
+        return false;
+    }
+    if (obs && (!obs->owned || strcmp(obs->owner_uid, r->uid) != 0)) {
+        reconcile__block(r, "NameConflict", false,
+                         "pod %s exists and is not owned by this Sandbox; kage leaves it alone "
+                         "until it is renamed or removed",
+                         r->key);
+        r->outcome = outcome_retry();
+        return false;
+    }
+    if (!obs) {
+        const struct sbx_memory *m = r->mem;
+        if (m && m->pod_at && strcmp(m->pod_hash, want) == 0 &&
+            reconcile__now_ms(r) - m->pod_at < RECONCILE_EXPECT_MS)
+            return false; /* created a moment ago */
+        if (m && m->pod_made_at && !r->owner_confirmed) {
+            /* A pod kage made is gone. When a Sandbox is deleted, the
+             * garbage collector removes its pod, and that deletion can
+             * reach kage on the pod watch before the Sandbox's own reaches
+             * it on another: a pod made now would be an orphan. One read
+             * settles it. */
+            return reconcile__send(r, act, WAIT_OWNER_READ, VERB_GET, RES_SANDBOX, r->name, NULL);
+        }
+        reconcile__count(r, COUNT_CREATE);
+        return reconcile__send(r, act, WAIT_POD_CREATE, VERB_CREATE, RES_POD, NULL, r->pod);
+    }
+    if (obs->deleting)
+        return false; /* its deletion event brings the next reconcile */
+    if (strcmp(obs->sandbox, r->name) != 0)
+        return replace_pod(r, act, obs->uid, "its kage.dev/sandbox label was changed");
+    if (strcmp(obs->spec_hash, want) != 0) {
+        /* The spec changed (or the pod was edited): pods are immutable
+         * where it matters, so the sandbox gets a new one. */
+        return replace_pod(r, act, obs->uid, "the spec changed");
+    }
+    return false;
+}
+
+bool reconcile__step_pod(struct reconcile *r, struct reconcile_action *act)
+{
+    if (r->pod_unwanted) {
+        if (remove_pod(r, act))
+            return true;
+    } else if (r->baseline_ok && r->policy_ok) {
+        /* Only once both policies exist: the pod is never unguarded. */
+        if (make_pod(r, act))
+            return true;
+    }
+    reconcile__go(r, STEP_STATUS, "pod in place");
+    return false;
+}
+
+static void take_pod_created(struct reconcile *r)
+{
+    if (r->mem) {
+        snprintf(r->mem->pod_hash, sizeof(r->mem->pod_hash), "%s", render_pod_hash(r->pod));
+        r->mem->pod_at = reconcile__now_ms(r);
+        r->mem->pod_made_at = r->mem->pod_at;
+    }
+    log_info("created pod", "{s:s}", "sandbox", r->key);
+    char note[600];
+    const char *rc =
+        json_string_value(json_object_get(json_object_get(r->pod, "spec"), "runtimeClassName"));
+    snprintf(note, sizeof(note), "created pod %s (runtime class %s)", r->name,
+             rc ? rc : r->env->runtime_class);
+    reconcile__event(r, false, "PodCreated", "Create", note);
+}
+
+/* After a 409 AlreadyExists on the create: a pod being replaced, someone
+ * else's pod, or ours with its kage.dev/sandbox label changed. */
+static bool take_pod_read(struct reconcile *r, const struct reconcile_answer *a,
+                          struct reconcile_action *act)
+{
+    if (!reconcile__failed(a) &&
+        json_object_get(json_object_get(a->json, "metadata"), "deletionTimestamp")) {
+        /* Already going (a replacement in progress): look again soon. */
+        r->pod_replacing = true;
+        if (outcome_is_done(r->outcome))
+            r->outcome = outcome_after(1000);
+    } else if (reconcile__failed(a)) {
+        reconcile__refused(r, "pod", a, false);
+    } else if (!reconcile__owned_by(a->json, r->uid)) {
+        reconcile__block(r, "NameConflict", false,
+                         "pod %s/%s exists and is not owned by this Sandbox; kage leaves it alone "
+                         "until it is renamed or removed",
+                         r->ns, r->name);
+        r->outcome = outcome_retry();
+    } else if (!reconcile__label_is(a->json, LABEL_SANDBOX, r->name)) {
+        /* Ours, but its kage.dev/sandbox label was removed or changed: no
+         * policy selects it any more. Replace it. */
+        const char *uid = reconcile__uid_of(a->json);
+        if (uid && replace_pod(r, act, uid, "its kage.dev/sandbox label was changed"))
+            return true;
+        r->outcome = outcome_retry();
+    }
+    return false;
+}
+
+/* The Sandbox as the API server has it now, read before making it a pod
+ * again: gone, going or replaced by another of its name, it gets none, and
+ * its own events bring what follows. */
+static void take_owner_read(struct reconcile *r, const struct reconcile_answer *a)
+{
+    if (reconcile__failed(a) && !reconcile__not_found(a)) {
+        r->outcome = outcome_retry(); /* unknown: try again later rather than guess */
+        reconcile__go(r, STEP_STATUS, "sandbox unread");
+        return;
+    }
+    json_t *md = json_object_get(a->json, "metadata");
+    const char *uid = json_string_value(json_object_get(md, "uid"));
+    if (reconcile__failed(a) || !uid || strcmp(uid, r->uid) != 0 ||
+        json_object_get(md, "deletionTimestamp")) {
+        log_info("not making a pod again: the sandbox is gone", "{s:s}", "sandbox", r->key);
+        reconcile__go(r, STEP_DONE, "sandbox gone");
+    } else {
+        r->owner_confirmed = true; /* the pod step again, now to create */
+    }
+}
+
+bool reconcile__take_pod(struct reconcile *r, enum reconcile_wait w,
+                         const struct reconcile_answer *a, struct reconcile_action *act)
+{
+    switch (w) {
+    case WAIT_POD_CREATE:
+        if (reconcile__already_exists(a))
+            return reconcile__send(r, act, WAIT_POD_READ, VERB_GET, RES_POD, r->name, NULL);
+        if (reconcile__failed(a))
+            reconcile__refused(r, "pod", a, false);
+        else
+            take_pod_created(r);
+        break;
+    case WAIT_POD_READ:
+        if (take_pod_read(r, a, act))
+            return true;
+        break;
+    case WAIT_POD_DELETE:
+        if (reconcile__failed(a) && !reconcile__not_found(a) && a->code != 409)
+            reconcile__refused(r, "pod", a, false);
+        r->pod_replacing = true;
+        /* Look again soon: a pod out of the watch's sight (its label
+         * changed) sends no deletion event to bring the replacement. */
+        if (outcome_is_done(r->outcome) && !r->pod_unwanted)
+            r->outcome = outcome_after(1000);
+        break;
+    case WAIT_OWNER_READ:
+        take_owner_read(r, a);
+        return false;
+    default:
+        return false;
+    }
+    reconcile__go(r, STEP_STATUS, "pod written");
+    return false;
+}

@@ -1,0 +1,54 @@
+/* workers.h - the reconciling side of the controller: a work queue of
+ * Sandbox keys, each reconciled (sync.c) against the caches and the API
+ * client, with kage's ledger of its own writes and the controller's
+ * counters. */
+#ifndef KAGE_WORKERS_H
+#define KAGE_WORKERS_H
+
+#include <stdbool.h>
+
+#include <uv.h>
+
+#include "kube/client.h"
+#include "kube/informer.h"
+#include "ledger.h"
+#include "metrics.h"
+#include "queue.h"
+
+struct workers;
+
+/* What the workers read and use; everything must outlive them. */
+struct workers_opts {
+    uv_loop_t *loop;
+    struct kube_client *client;
+    const struct informer *sandboxes;
+    const struct informer *pods;
+    const struct informer *policies;
+    const struct informer *classes;
+    const char *runtime_class; /* the default runtimeClassName */
+    const char *identity;      /* reportingInstance of Events */
+    unsigned workers;          /* Sandboxes reconciled at once */
+};
+
+/* New workers, not started; NULL on ENOMEM. */
+struct workers *workers_new(const struct workers_opts *o);
+
+/* Starts the queue (once). Returns 0, or -ENOMEM. */
+int workers_start(struct workers *w);
+bool workers_started(const struct workers *w);
+
+/* Queues a Sandbox key; ignored before the start and after the close. */
+void workers_add(struct workers *w, const char *key);
+
+struct ledger *workers_ledger(struct workers *w);
+const struct metrics *workers_metrics(const struct workers *w);
+const struct queue *workers_queue(const struct workers *w); /* NULL before the start */
+
+/* No new work; cb(arg) runs once every reconcile in flight has ended (at
+ * once when never started, else from a libuv close callback). */
+void workers_close(struct workers *w, void (*cb)(void *arg), void *arg);
+
+/* Frees w, after its close. */
+void workers_free(struct workers *w);
+
+#endif
