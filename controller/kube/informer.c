@@ -633,11 +633,6 @@ size_t informer_size(const struct informer *inf)
     return inf->size;
 }
 
-bool informer_synced(const struct informer *inf)
-{
-    return inf->synced;
-}
-
 const char *informer_resource_version(const struct informer *inf)
 {
     return inf->rv;
