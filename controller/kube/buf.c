@@ -79,17 +79,6 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     return 0;
 }
 
-void buf_consume(struct buf *b, size_t n)
-{
-    if (n >= b->len) {
-        buf_reset(b);
-        return;
-    }
-    memmove(b->data, b->data + n, b->len - n);
-    b->len -= n;
-    b->data[b->len] = '\0';
-}
-
 void buf_reset(struct buf *b)
 {
     b->len = 0;

@@ -24,9 +24,6 @@ int buf_append_str(struct buf *b, const char *s);
 /* Appends printf-formatted text; same returns as buf_append. */
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Drops the first n bytes (n <= len), keeping the rest. */
-void buf_consume(struct buf *b, size_t n);
-
 /* Empties the buffer, keeping its memory. */
 void buf_reset(struct buf *b);
 

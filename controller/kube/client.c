@@ -1,8 +1,9 @@
 /*
- * client.c - the life of Kubernetes API requests on the libuv loop: queued
- * under a bound on requests in flight, handed to curl (curl_uv.c drives it,
- * transfer.c sets up each attempt), retried with jittered backoff, finished
- * or cancelled; and the bearer token re-read from its file about every minute.
+ * client.c - the client and the life of its requests on the libuv loop:
+ * queued under a bound on requests in flight, handed to curl (curl_uv.c
+ * drives it, transfer.c sets up each attempt, response.c reads the outcome),
+ * backed off before a retry, finished or cancelled. Every change of a
+ * request's state is made here.
  */
 #include "kube/client.h"
 
@@ -13,67 +14,12 @@
 
 #include "kube/backoff.h"
 #include "kube/client_int.h"
-#include "kube/jsonscan.h"
-#include "log.h"
 
-#define TOKEN_REREAD_MS 60000
-#define ERROR_BODY_MAX  (1u << 20)
+#define ERROR_BODY_MAX (1u << 20)
 
 static void on_kick(uv_idle_t *h);
 static void req_finish(struct kube_request *r);
 static void client_close_now(struct kube_client *c);
-
-/* ---- the bearer token, re-read off the loop ------------------------------ */
-
-static void token_read_work(uv_work_t *w)
-{
-    struct kube_client *c = w->data;
-    char err[256];
-    c->token_new = NULL;
-    /* A failed re-read keeps the old token: it may still be valid. */
-    if (kube_token_read(c->cfg->token_file, &c->token_new, err, sizeof(err)) != 0)
-        c->token_new = NULL;
-}
-
-static void free_token(char *t)
-{
-    if (t) {
-        explicit_bzero(t, strlen(t));
-        free(t);
-    }
-}
-
-static void token_read_done(uv_work_t *w, int status)
-{
-    struct kube_client *c = w->data;
-    (void)status;
-    c->token_work_busy = 0;
-    if (c->token_new) {
-        if (!c->token || strcmp(c->token, c->token_new) != 0)
-            log_info("bearer token reloaded", "{s:s}", "file", c->cfg->token_file);
-        free_token(c->token);
-        c->token = c->token_new;
-        c->token_new = NULL;
-    }
-    c->handles_open--;
-    kube__client_maybe_free(c);
-}
-
-static void token_reread(struct kube_client *c)
-{
-    if (c->token_work_busy || c->closing || !c->cfg->token_file)
-        return;
-    c->token_work.data = c;
-    if (uv_queue_work(c->loop, &c->token_work, token_read_work, token_read_done) == 0) {
-        c->token_work_busy = 1;
-        c->handles_open++; /* the work request pins the client until done */
-    }
-}
-
-static void on_token_timer(uv_timer_t *t)
-{
-    token_reread(t->data);
-}
 
 /* ---- requests --------------------------------------------------------- */
 
@@ -103,7 +49,7 @@ static void req_free_cb(uv_handle_t *h)
  * from inside that callback finds it finished (a no-op) rather than taking
  * it a second time out of a list it has left.
  */
-static void req_close(struct kube_request *r)
+void kube__req_close(struct kube_request *r)
 {
     r->state = REQ_CLOSING;
     uv_close((uv_handle_t *)&r->timer, req_free_cb);
@@ -115,7 +61,7 @@ static void req_fail_local(struct kube_request *r, const char *what)
     struct kube_error e;
     kube_error_transport(&e, what);
     r->c->stats.failures++;
-    req_close(r);
+    kube__req_close(r);
     if (!r->cancelled) {
         if (r->watch) {
             r->end_cb(r->arg, &e);
@@ -162,126 +108,28 @@ static void on_retry_timer(uv_timer_t *t)
     kick(c);
 }
 
-const int kube_stat_codes[KUBE_CODES] = {0,   200, 201, 400, 401, 403, 404, 409,
-                                         410, 422, 429, 500, 502, 503, 504, -1};
-
-static void count_code(struct kube_client *c, enum kube_verb verb, long code)
+void kube__req_retry(struct kube_request *r, long retry_after_s)
 {
-    int i = KUBE_CODES - 1;
-    for (int k = 0; k < KUBE_CODES - 1; k++) {
-        if (kube_stat_codes[k] == code) {
-            i = k;
-            break;
-        }
-    }
-    c->stats.by_code[verb][i]++;
+    struct kube_client *c = r->c;
+    uint64_t delay = kube_retry_delay_ms(r->attempts - 1, retry_after_s, backoff_rand(&c->rng));
+    c->stats.retries++;
+    r->state = REQ_BACKOFF;
+    TAILQ_INSERT_TAIL(&c->backoff, r, link);
+    uv_timer_start(&r->timer, on_retry_timer, delay, 0);
 }
 
-/* The transfer of r is over: decide between callback and retry. */
-static void req_finish_transfer(struct kube_request *r, CURLcode result)
+/* curl is done with r's transfer: r leaves the active list, its easy handle
+ * is released, and response.c turns the outcome into a callback or a retry. */
+static void req_transfer_done(struct kube_request *r, CURLcode result)
 {
     struct kube_client *c = r->c;
     long code = 0;
-    struct kube_error e;
-    int have_err = 0;
-
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
-    count_code(c, r->verb, code);
     TAILQ_REMOVE(&c->active, r, link);
     if (!r->watch)
         c->stats.in_flight--;
     kube__transfer_release(r);
-
-    if (r->cancelled) {
-        req_close(r);
-        return;
-    }
-
-    if (result != CURLE_OK) {
-        char what[CURL_ERROR_SIZE + 96];
-        if (r->stop_rc == -E2BIG)
-            snprintf(what, sizeof(what), "watch event larger than %zu bytes",
-                     c->opts.max_watch_line);
-        else if (r->stop_rc)
-            snprintf(what, sizeof(what), "stopped by caller (%d)", r->stop_rc);
-        else if (result == CURLE_WRITE_ERROR)
-            snprintf(what, sizeof(what), "response larger than %zu bytes", r->resp.max);
-        else
-            snprintf(what, sizeof(what), "%s: %s", curl_easy_strerror(result),
-                     r->curl_err[0] ? r->curl_err : "no detail");
-        kube_error_transport(&e, what);
-        /* Typed, so a LIST can ask again for smaller pages. */
-        if (result == CURLE_WRITE_ERROR && !r->stop_rc)
-            snprintf(e.reason, sizeof(e.reason), "%s", KUBE_REASON_TOO_LARGE);
-        have_err = 1;
-    } else if (code < 200 || code > 299) {
-        kube_error_from_response(&e, code, r->resp.data, r->resp.len,
-                                 r->retry_after[0] ? r->retry_after : NULL);
-        have_err = 1;
-    }
-
-    if (r->watch) {
-        if (have_err)
-            c->stats.failures++;
-        req_close(r);
-        r->end_cb(r->arg, have_err ? &e : NULL);
-        return;
-    }
-
-    if (have_err) {
-        int retry = kube_error_retryable(&e);
-        /* A rotated token: read the file again now and retry once. */
-        if (e.code == 401 && c->cfg->token_file && r->attempts < 2) {
-            token_reread(c);
-            retry = 1;
-            e.retry_after_s = 1;
-        }
-        if (retry && r->attempts < c->opts.max_attempts && !c->closing) {
-            uint64_t delay =
-                kube_retry_delay_ms(r->attempts - 1, e.retry_after_s, backoff_rand(&c->rng));
-            c->stats.retries++;
-            r->state = REQ_BACKOFF;
-            TAILQ_INSERT_TAIL(&c->backoff, r, link);
-            uv_timer_start(&r->timer, on_retry_timer, delay, 0);
-            return;
-        }
-        c->stats.failures++;
-        struct kube_response resp = {code, &e, NULL, r->attempts};
-        req_close(r);
-        r->cb(r->arg, &resp);
-        return;
-    }
-
-    /* Only reads want the object back, and the few writes that ask: a
-     * write's echo of what was written would otherwise cost a parse (a
-     * fifth of the controller's CPU) for nothing. */
-    json_t *json = NULL;
-    bool decode = r->verb == KUBE_GET || r->echo;
-    if (decode && !c->opts.keep_managed_fields) {
-        if (r->strip)
-            jsonscan_strip_members(r->resp.data, &r->resp.len, r->strip);
-        else
-            jsonscan_strip_managed_fields(r->resp.data, &r->resp.len);
-    }
-    if (decode && r->resp.len > 0) {
-        json_error_t jerr;
-        json = json_loadb(r->resp.data, r->resp.len, JSON_ALLOW_NUL, &jerr);
-        if (!json) {
-            char what[256];
-            snprintf(what, sizeof(what), "invalid JSON in a %ld response: %s", code, jerr.text);
-            kube_error_transport(&e, what);
-            e.code = code;
-            c->stats.failures++;
-            struct kube_response resp = {code, &e, NULL, r->attempts};
-            req_close(r);
-            r->cb(r->arg, &resp);
-            return;
-        }
-    }
-    struct kube_response resp = {code, NULL, json, r->attempts};
-    req_close(r);
-    r->cb(r->arg, &resp);
-    json_decref(json);
+    kube__response_done(r, result, code);
 }
 
 void kube__client_check_multi_info(struct kube_client *c)
@@ -295,7 +143,7 @@ void kube__client_check_multi_info(struct kube_client *c)
         CURLcode result = m->data.result;
         void *priv = NULL;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
-        req_finish_transfer(priv, result);
+        req_transfer_done(priv, result);
     }
     /* Cancels that arrived while curl was running can be applied now; a
      * request that finished meanwhile is already closing. */
@@ -349,20 +197,20 @@ static void req_finish(struct kube_request *r)
     case REQ_WAITING:
         TAILQ_REMOVE(&c->waiting, r, link);
         c->stats.waiting--;
-        req_close(r);
+        kube__req_close(r);
         break;
     case REQ_ACTIVE:
         TAILQ_REMOVE(&c->active, r, link);
         if (!r->watch)
             c->stats.in_flight--;
         kube__transfer_release(r);
-        req_close(r);
+        kube__req_close(r);
         kick(c);
         break;
     case REQ_BACKOFF:
         TAILQ_REMOVE(&c->backoff, r, link);
         uv_timer_stop(&r->timer);
-        req_close(r);
+        kube__req_close(r);
         break;
     case REQ_CLOSING:
         break;
@@ -497,8 +345,8 @@ void kube__client_maybe_free(struct kube_client *c)
 {
     if (!c->closing || c->handles_open > 0)
         return;
-    free_token(c->token);
-    free_token(c->token_new);
+    kube__token_free(c->token);
+    kube__token_free(c->token_new);
     void (*cb)(void *) = c->close_cb;
     void *arg = c->close_arg;
     free(c);
@@ -565,7 +413,7 @@ int kube_client_new(uv_loop_t *loop, const struct kube_config *cfg,
     }
 
     if (kube__curl_uv_init(c) != 0) {
-        free_token(c->token);
+        kube__token_free(c->token);
         free(c);
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
@@ -575,10 +423,8 @@ int kube_client_new(uv_loop_t *loop, const struct kube_config *cfg,
     uv_timer_init(loop, &c->token_timer);
     c->token_timer.data = c;
     c->handles_open += 2; /* curl_uv counted its timer */
-    if (cfg->token_file && !cfg->token) {
-        uv_timer_start(&c->token_timer, on_token_timer, TOKEN_REREAD_MS, TOKEN_REREAD_MS);
-        uv_unref((uv_handle_t *)&c->token_timer);
-    }
+    if (cfg->token_file && !cfg->token)
+        kube__token_start(c);
     *out = c;
     return 0;
 }

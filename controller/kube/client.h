@@ -11,7 +11,7 @@
 #include <uv.h>
 
 #include "kube/config.h"
-#include "kube/status.h"
+#include "kube/error.h"
 
 struct kube_client;
 struct kube_request;

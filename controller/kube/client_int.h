@@ -1,6 +1,7 @@
-/* client_int.h - the state that client.c (request lifecycle), curl_uv.c (the
- * curl multi handle on the libuv loop) and transfer.c (one request's curl
- * easy handle) share. Not API: only those three files include it. */
+/* client_int.h - the state that client.c (request lifecycle), response.c
+ * (a finished transfer's outcome), token.c (the bearer token), curl_uv.c
+ * (the curl multi handle on the libuv loop) and transfer.c (one request's
+ * curl easy handle) share. Not API: only those five files include it. */
 #ifndef KAGE_KUBE_CLIENT_INT_H
 #define KAGE_KUBE_CLIENT_INT_H
 
@@ -132,6 +133,32 @@ int kube__transfer_prepare(struct kube_request *r);
  * when there are none. Not from inside a curl callback. */
 void kube__transfer_release(struct kube_request *r);
 
+/* ---- response.c: what a finished transfer comes to ---- */
+
+/*
+ * Counts code (the HTTP status, 0 when none arrived) and ends r, which has
+ * left the active list and has no transfer any more: closed without a
+ * callback when cancelled; a watch's end_cb; a retryable failure (and a
+ * first 401 with a token file, which is re-read) back off through
+ * kube__req_retry while attempts are left; else r's callback, with the
+ * body decoded for a GET or an echoed write.
+ */
+void kube__response_done(struct kube_request *r, CURLcode result, long code);
+
+/* ---- token.c: the bearer token, re-read off the loop ---- */
+
+/* Re-reads c->cfg->token_file on a worker thread, unless one runs already
+ * or c is closing; the token read replaces c->token when it succeeds. The
+ * work counts in c->handles_open until it is done. */
+void kube__token_reread(struct kube_client *c);
+
+/* Starts c->token_timer (initialised by the caller), which re-reads the
+ * token about every minute without keeping the loop alive. */
+void kube__token_start(struct kube_client *c);
+
+/* Zeroes and frees a token; t may be NULL. */
+void kube__token_free(char *t);
+
 /* ---- client.c ---- */
 
 /* Finishes the requests whose transfers curl reports done, then applies the
@@ -142,5 +169,13 @@ void kube__client_check_multi_info(struct kube_client *c);
 /* Frees a closing client (then calls its close callback) once its last
  * handle has closed; otherwise does nothing. */
 void kube__client_maybe_free(struct kube_client *c);
+
+/* Marks r, on no list, finished (REQ_CLOSING); it is freed in its timer's
+ * close callback. Call it before r's own callback runs (see client.c). */
+void kube__req_close(struct kube_request *r);
+
+/* Puts r, on no list, in backoff: it waits again once the jittered delay
+ * for its attempt count (at least retry_after_s when that is >= 0) is over. */
+void kube__req_retry(struct kube_request *r, long retry_after_s);
 
 #endif

@@ -3,7 +3,6 @@
 #ifndef KAGE_INFORMER_H
 #define KAGE_INFORMER_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -93,7 +92,6 @@ void informer_foreach(const struct informer *inf,
                       void (*cb)(void *arg, const char *key, const void *obj), void *arg);
 
 size_t informer_size(const struct informer *inf);
-bool informer_synced(const struct informer *inf);
 /* The resourceVersion the next WATCH resumes from ("" before the first LIST). */
 const char *informer_resource_version(const struct informer *inf);
 void informer_stats(const struct informer *inf, struct informer_stats *out);

@@ -5,7 +5,6 @@
 #include "kube/path.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -29,15 +28,6 @@ const struct kube_resource *kube_resource_lookup(const char *name)
             return known[i];
     }
     return NULL;
-}
-
-const char *kube_api_version(const struct kube_resource *r, char *out, unsigned outlen)
-{
-    if (r->group[0] == '\0')
-        snprintf(out, outlen, "%s", r->version);
-    else
-        snprintf(out, outlen, "%s/%s", r->group, r->version);
-    return out;
 }
 
 static int append_escaped(struct buf *b, const char *s)

@@ -25,10 +25,6 @@ extern const struct kube_resource KUBE_NAMESPACES;
  * the ones above ("pods", "Pod", "networkpolicies"...). NULL if unknown. */
 const struct kube_resource *kube_resource_lookup(const char *name);
 
-/* "v1" for the core group, else "group/version". Static storage per
- * resource is not needed: writes into out (at most outlen bytes). */
-const char *kube_api_version(const struct kube_resource *r, char *out, unsigned outlen);
-
 /*
  * Appends the path of a collection or object to b:
  * /api/v1[/namespaces/NS]/RESOURCE[/NAME[/SUB]] or /apis/GROUP/VERSION/...

@@ -30,7 +30,7 @@ max_len() {
 	fuzz_quantity) echo 128 ;;
 	fuzz_cidr) echo 256 ;;
 	fuzz_framer) echo 4096 ;;
-	fuzz_kubeconfig | fuzz_status) echo 8192 ;;
+	fuzz_kubeconfig | fuzz_error) echo 8192 ;;
 	*) echo 16384 ;;
 	esac
 }

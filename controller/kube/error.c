@@ -1,9 +1,9 @@
 /*
- * status.c - turns failed API responses into struct kube_error: decodes
+ * error.c - turns failed API responses into struct kube_error: decodes
  * metav1.Status bodies, falls back to the HTTP code for proxies' pages, and
  * reads Retry-After. Every string is bounded and stays NUL-terminated.
  */
-#include "kube/status.h"
+#include "kube/error.h"
 
 #include <errno.h>
 #include <stdio.h>

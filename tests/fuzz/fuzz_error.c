@@ -1,5 +1,5 @@
 /*
- * fuzz_status.c - failed API responses: the input as the body of responses
+ * fuzz_error.c - failed API responses: the input as the body of responses
  * with various codes and Retry-After headers, as a watch ERROR object, and
  * as a Retry-After value itself. Every error must come out bounded,
  * terminated and valid UTF-8 (it is logged and put into statuses).
@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "kube/status.h"
+#include "kube/error.h"
 
 #include "fuzz.h"
 

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "kube/status.h"
+#include "kube/error.h"
 
 #define FROM(e, code, lit, ra) kube_error_from_response(e, code, lit, sizeof(lit) - 1, ra)
 
@@ -467,5 +467,5 @@ int main(void)
         cmocka_unit_test(retry_after_delta_seconds),
         cmocka_unit_test(retry_after_http_dates),
     };
-    return cmocka_run_group_tests_name("status", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("error", tests, NULL, NULL);
 }

@@ -1,7 +1,7 @@
-/* status.h - typed Kubernetes API errors, decoded from metav1.Status bodies,
+/* error.h - typed Kubernetes API errors, decoded from metav1.Status bodies,
  * HTTP codes and Retry-After headers. Pure: no I/O. */
-#ifndef KAGE_STATUS_H
-#define KAGE_STATUS_H
+#ifndef KAGE_KUBE_ERROR_H
+#define KAGE_KUBE_ERROR_H
 
 #include <stdbool.h>
 #include <stddef.h>
