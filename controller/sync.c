@@ -38,6 +38,9 @@ static void drive(struct run *run, const struct reconcile_answer *ans)
     const struct sync_env *env = run->env;
     for (;;) {
         struct reconcile_action act;
+        /* Looked up again each time: the Sandbox may have been deleted,
+         * and its memory forgotten, while a request was in flight. */
+        run->rc.mem = env->memory(env->rc.arg, run->rc.key, true);
         reconcile_next(&run->rc, ans, &act);
         if (act.kind == ACTION_FINISH) {
             finish(run, &act);
@@ -71,7 +74,7 @@ void sync_sandbox(const struct sync_env *env, const char *key)
     }
     run->env = env;
     run->started = started;
-    if (reconcile_init(&run->rc, &env->rc, env->memory(env->rc.arg, key, true), s) != 0) {
+    if (reconcile_init(&run->rc, &env->rc, NULL, s) != 0) {
         reconcile_free(&run->rc);
         free(run);
         env->done(env->rc.arg, key, outcome_retry(), 0, started);

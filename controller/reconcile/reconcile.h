@@ -121,7 +121,8 @@ enum reconcile_wait {
  * tests, not elsewhere. */
 struct reconcile {
     const struct reconcile_env *env;
-    struct sbx_memory *mem; /* kage's pending writes for this Sandbox; may be NULL */
+    struct sbx_memory *mem; /* kage's memory of this Sandbox (may be NULL): the caller sets
+                               it before each reconcile_next, as it may go between calls */
     char key[RECONCILE_KEY_MAX + 1];
     char ns[256];
     char name[256];
@@ -172,7 +173,8 @@ struct reconcile_action {
 
 /*
  * Starts the reconcile r of the cached Sandbox s: validation, class,
- * lifetime and the rendered children. env and mem must outlive r.
+ * lifetime and the rendered children. env must outlive r; mem (may be
+ * NULL) is r->mem until the caller changes it.
  * Returns 0 or -ENOMEM (free r with reconcile_free either way).
  */
 int reconcile_init(struct reconcile *r, const struct reconcile_env *env, struct sbx_memory *mem,

@@ -684,6 +684,27 @@ static void a_sandbox_gone_is_forgotten(void **state)
     world_free(w);
 }
 
+/* The Sandbox is deleted, and kage's memory of it forgotten, while a
+ * request of its reconcile is in flight: the reconcile ends without
+ * touching what was freed (ASan watches this one). */
+static void a_sandbox_forgotten_mid_reconcile_is_safe(void **state)
+{
+    (void)state;
+    struct world *w = world_new();
+    world_sandbox(w, SPEC, "{}");
+    sync_sandbox(&w->env, WORLD_KEY);
+    unsigned answered = 0;
+    while (w->cb) {
+        ledger_forget(w->ledger, WORLD_KEY);
+        world_answer_one(w);
+        answered++;
+    }
+    assert_true(w->finished);
+    assert_int_equal(answered, 4);
+    assert_string_equal(w->requests[3], STATUS_RQ);
+    world_free(w);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -699,6 +720,7 @@ int main(void)
         cmocka_unit_test(a_failed_status_write_is_forgotten_and_retried),
         cmocka_unit_test(a_lifetime_ahead_is_a_deadline),
         cmocka_unit_test(a_sandbox_gone_is_forgotten),
+        cmocka_unit_test(a_sandbox_forgotten_mid_reconcile_is_safe),
     };
     for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++)
         tests[n++] = more[i];
