@@ -27,10 +27,6 @@
 #include "reconcile/observed.h"
 #include "workers.h"
 
-const struct kube_resource KAGE_SANDBOXES = {"kage.dev", "v1alpha1", "sandboxes", "Sandbox", true};
-const struct kube_resource KAGE_SANDBOXCLASSES = {"kage.dev", "v1alpha1", "sandboxclasses",
-                                                  "SandboxClass", false};
-
 #define INFORMERS 4
 
 /* The controller: private to this file. A reconcile sees it only through

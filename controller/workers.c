@@ -16,7 +16,9 @@
 #include "ledger.h"
 #include "sync.h"
 
-extern const struct kube_resource KAGE_SANDBOXES;
+const struct kube_resource KAGE_SANDBOXES = {"kage.dev", "v1alpha1", "sandboxes", "Sandbox", true};
+const struct kube_resource KAGE_SANDBOXCLASSES = {"kage.dev", "v1alpha1", "sandboxclasses",
+                                                  "SandboxClass", false};
 
 struct workers {
     struct workers_opts o;

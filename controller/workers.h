@@ -11,11 +11,16 @@
 
 #include "kube/client.h"
 #include "kube/informer.h"
+#include "kube/path.h"
 #include "ledger.h"
 #include "metrics.h"
 #include "queue.h"
 
 struct workers;
+
+/* kage's own resources. */
+extern const struct kube_resource KAGE_SANDBOXES;
+extern const struct kube_resource KAGE_SANDBOXCLASSES;
 
 /* What the workers read and use; everything must outlive them. */
 struct workers_opts {
