@@ -175,6 +175,64 @@ static void arrange_class_with_ceiling(struct world *w)
                 "{'metadata':{'name':'small'},'spec':{'egress':{'allowedCIDRs':['10.0.0.0/8']}}}");
 }
 
+static void arrange_new_egress(struct world *w)
+{
+    world_spec(w, "{'image':'python:3.12-slim','egress':{'allow':[{'cidr':'203.0.113.0/24'}]}}");
+}
+
+static void arrange_policy_deleted(struct world *w)
+{
+    world_remove(w, false, WORLD_NAME);
+}
+
+static void policy_going(json_t *obj)
+{
+    json_object_set_new(json_object_get(obj, "metadata"), "deletionTimestamp",
+                        json_string(WORLD_CREATED));
+}
+
+static void arrange_policy_going(struct world *w)
+{
+    world_edit(w, false, WORLD_NAME, policy_going);
+}
+
+static void earlier_owner(json_t *obj)
+{
+    json_t *ref =
+        json_array_get(json_object_get(json_object_get(obj, "metadata"), "ownerReferences"), 0);
+    json_object_set_new(ref, "uid", json_string("earlier"));
+}
+
+/* The children of an earlier Sandbox of the same name, not yet collected. */
+static void arrange_earlier_children(struct world *w)
+{
+    world_edit(w, false, WORLD_NAME, earlier_owner);
+    world_edit(w, true, WORLD_NAME, earlier_owner);
+}
+
+static void arrange_earlier_pod(struct world *w)
+{
+    world_edit(w, true, WORLD_NAME, earlier_owner);
+}
+
+static void arrange_default_class(struct world *w)
+{
+    world_class(w, "{'metadata':{'name':'fast','annotations':{'sandboxclass.kage.dev/"
+                   "is-default-class':'true'}},'spec':{'runtimeClassName':'kata-qemu'}}");
+}
+
+static void arrange_two_default_classes(struct world *w)
+{
+    arrange_default_class(w);
+    world_class(w, "{'metadata':{'name':'other','annotations':{'sandboxclass.kage.dev/"
+                   "is-default-class':'true'}},'spec':{}}");
+}
+
+static void arrange_class_gone(struct world *w)
+{
+    world_spec(w, "{'image':'python:3.12-slim','sandboxClassName':'gone'}");
+}
+
 static void arrange_burst(struct world *w)
 {
     w->queued = 5;
@@ -477,6 +535,86 @@ static const struct row rows[] = {
      OUTCOME_DONE,
      0,
      "Warning PolicyViolation: "},
+    {"a changed allow list replaces the policy and keeps the pod",
+     SPEC,
+     true,
+     arrange_new_egress,
+     {{0}},
+     {"PUT networkpolicies/" WORLD_NAME " if uid=" POLICY_UID, STATUS_RQ},
+     "SandboxReady",
+     OUTCOME_DONE,
+     0,
+     "Warning PolicyRestored: NetworkPolicy team-a/agent was changed from outside; restored"},
+    {"a policy deleted from outside is made again",
+     SPEC,
+     true,
+     arrange_policy_deleted,
+     {{0}},
+     {POLICY},
+     NULL,
+     OUTCOME_DONE,
+     0,
+     NULL},
+    {"a policy being deleted is waited for, and no pod is touched",
+     SPEC,
+     true,
+     arrange_policy_going,
+     {{0}},
+     {STATUS_RQ},
+     "PolicyPending",
+     OUTCOME_AFTER,
+     1000,
+     "Warning PolicyPending: NetworkPolicy team-a/agent is being deleted; it will be recreated"},
+    {"an earlier Sandbox's policy of the same name is waited for",
+     SPEC,
+     true,
+     arrange_earlier_children,
+     {{0}},
+     {STATUS_RQ},
+     "PolicyPending",
+     OUTCOME_AFTER,
+     1000,
+     "Warning PolicyPending: NetworkPolicy team-a/agent still belongs to an earlier Sandbox"},
+    {"an earlier Sandbox's pod of the same name is waited for",
+     SPEC,
+     true,
+     arrange_earlier_pod,
+     {{0}},
+     {STATUS_RQ},
+     "PodPending",
+     OUTCOME_AFTER,
+     1000,
+     "Warning PodPending: pod team-a/agent still belongs to an earlier Sandbox"},
+    {"the default class shapes a sandbox that names none",
+     SPEC,
+     false,
+     arrange_default_class,
+     {{0}},
+     {BASELINE, POLICY, POD, STATUS_RQ},
+     "PodStarting",
+     OUTCOME_DONE,
+     0,
+     "Normal PodCreated: created pod agent (runtime class kata-qemu)"},
+    {"two default classes are no default: nothing is written",
+     SPEC,
+     false,
+     arrange_two_default_classes,
+     {{0}},
+     {STATUS_RQ},
+     "ClassNotFound",
+     OUTCOME_DONE,
+     0,
+     "Warning ClassNotFound: 2 SandboxClasses are marked default (fast, other): mark one"},
+    {"a running sandbox whose class is gone keeps what it has and says so",
+     SPEC,
+     true,
+     arrange_class_gone,
+     {{0}},
+     {STATUS_RQ},
+     "ClassNotFound",
+     OUTCOME_DONE,
+     0,
+     "Warning ClassNotFound: SandboxClass gone does not exist"},
     {"under a burst, a just-made pod's first status waits up to 10 s",
      SPEC,
      false,
