@@ -19,6 +19,8 @@
 #define NAME_MAX_LEN      63
 #define SUBDOMAIN_MAX_LEN 253
 #define IMAGE_MAX_LEN     1024
+#define QUANTITY_MAX_LEN  64
+#define CIDR_MAX_LEN      43 /* "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128" */
 #define ARGV_MAX_ITEMS    64
 #define ARG_MAX_LEN       4096
 #define PATH_MAX_LEN      4096
@@ -363,8 +365,8 @@ static int check_quantity(struct validation_error *e, const char *f, const json_
         if (n > INT64_MAX / 1000)
             return fail(e, f, "is too large: %lld", n);
     } else if (json_is_string(v)) {
-        if (strlen(json_string_value(v)) != json_string_length(v))
-            return fail(e, f, "must not contain NUL characters");
+        if (check_text(e, f, v, QUANTITY_MAX_LEN, TEXT_ANY))
+            return -1;
         int rc = quantity_parse_milli(json_string_value(v), &milli);
         if (rc == -ERANGE)
             return fail(e, f, "is too large: %s", quote(q, v));
@@ -401,7 +403,7 @@ static int check_resources(struct validation_error *e, const json_t *res)
 static int check_cidr(struct validation_error *e, const char *f, const json_t *v, struct cidr *c)
 {
     char q[QUOTE_MAX];
-    if (check_text(e, f, v, SIZE_MAX, TEXT_ANY))
+    if (check_text(e, f, v, CIDR_MAX_LEN, TEXT_ANY))
         return -1;
     if (cidr_parse(json_string_value(v), c) != 0)
         return fail(e, f, "must be a valid CIDR such as 203.0.113.0/24, not %s", quote(q, v));
@@ -552,6 +554,10 @@ static int check_spec(struct validation_error *e, const json_t *spec)
     if (json_string_length(v) == 0)
         return fail(e, "spec.image", "must not be empty: the container image to run, such as %s",
                     IMAGE_EG);
+    for (const char *c = json_string_value(v); *c; c++)
+        if ((unsigned char)*c > 0x7e)
+            return fail(e, "spec.image", "must be printable ASCII (an image reference), not %s",
+                        quote(q, v));
 
     if ((v = member(spec, "command")) && check_string_array(e, "spec.command", v))
         return -1;
