@@ -139,10 +139,10 @@ static void non_canonical_cidrs_are_written_in_canonical_form(void **state)
                      "canonical CIDRs");
 }
 
-/* BUG (this test fails until render.c is fixed): the validator lets a JSON
- * null through as "absent", but render_ports copies a null endPort into the
- * policy. The API server does not store it, so the observed policy never
- * hashes like the rendered one and the controller rewrites it on every
+/* The validator lets a JSON null through as "absent", and render_ports
+ * takes a null endPort or protocol as it would an absent one (no endPort,
+ * TCP): the API server would not store a null, so a policy holding one
+ * would never hash like the observed one and be rewritten on every
  * reconcile. */
 static void a_null_end_port_is_left_out_like_an_absent_one(void **state)
 {
@@ -281,11 +281,10 @@ static void env_entries_keep_their_value_or_reference(void **state)
                "env");
 }
 
-/* BUG (this test fails until render.c is fixed): the validator takes a JSON
- * null as absent ("valueFrom": null next to a value, or "secretKeyRef":
- * null next to a configMapKeyRef), but render_env treats any present key as
- * set, packs a NULL name and returns NULL, which the caller takes for
- * ENOMEM: the sandbox never gets a pod. */
+/* The validator takes a JSON null as absent ("valueFrom": null next to a
+ * value, or "secretKeyRef": null next to a configMapKeyRef), and so does
+ * render_env: the pod is rendered from the keys that are set (a NULL
+ * return would read as ENOMEM, and the sandbox would never get a pod). */
 static void a_null_value_from_counts_as_absent(void **state)
 {
     (void)state;
@@ -723,12 +722,11 @@ static void a_failed_allocation_in_the_baseline_gives_null(void **state)
     sweep(make_baseline, "'team-a'", "baseline");
 }
 
-/* BUG (fails until render.c and observed.c are fixed): render_env does
- * not release the env item when setting its value or valueFrom fails (a
- * leak, reported by LeakSanitizer at exit under make test-asan), and
- * observed_hash can return a wrong hash without an error (see
- * test_observed.c), so the pod comes out with a spec hash no later render
- * matches. */
+/* A failed allocation anywhere in the pod gives NULL and frees what was
+ * made, the env items half filled included (LeakSanitizer reports a leak
+ * at exit under make test-asan); and a pod that comes out despite a
+ * failure is the right one, its spec hash included (see test_observed.c
+ * for how json_dumps could make it wrong). */
 static void a_failed_allocation_in_the_pod_gives_null_and_frees_what_was_made(void **state)
 {
     (void)state;
@@ -738,10 +736,10 @@ static void a_failed_allocation_in_the_pod_gives_null_and_frees_what_was_made(vo
     sweep(make_pod, MANY, "pod with many entries");
 }
 
-/* BUG (fails until render.c is fixed): a failed json_deep_copy of the
- * class's podLabels or podAnnotations reads as "the class has none", so
- * the pod is rendered, and hashed, without them (without the hypervisor
- * settings a class puts in annotations, say). */
+/* A failed json_deep_copy of the class's podLabels or podAnnotations is a
+ * failure, not "the class has none": the pod is never rendered, and
+ * hashed, without them (without the hypervisor settings a class puts in
+ * annotations, say). */
 static void a_failed_allocation_never_drops_what_the_class_adds(void **state)
 {
     (void)state;
@@ -752,9 +750,10 @@ static void a_failed_allocation_never_drops_what_the_class_adds(void **state)
     json_decref(sweep_class);
 }
 
-/* BUG (fails until render.c is fixed): render_ports decrefs a port that
- * json_array_append_new has already released on failure: a write after
- * free, and a double free should the memory be reused meanwhile. */
+/* A failed allocation in the policy gives NULL and frees what was made,
+ * each block once: render_ports leaves a port that json_array_append_new
+ * has already released on failure alone (the sweep's poisoned blocks show
+ * a write after free or a double free in any build). */
 static void a_failed_allocation_in_the_policy_gives_null_and_frees_what_was_made(void **state)
 {
     (void)state;
