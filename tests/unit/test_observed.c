@@ -15,6 +15,7 @@
 #include "reconcile/observed.h"
 #include "reconcile/render.h"
 
+#include "alloc_fail.h"
 #include "json_expect.h"
 
 static const char *phase_name(enum pod_phase p)
@@ -723,22 +724,6 @@ static void a_sandbox_without_name_or_uid_is_refused(void **state)
         }
         assert_string_equal(err, "sandbox without metadata.name or uid");
     }
-}
-
-/* Allocation failure: while fail_at counts down, jansson's allocation
- * number fail_at fails. Blocks are plain malloc memory, as the code under
- * test free()s what json_dumps returns; leaks show under LeakSanitizer
- * (make test-asan). */
-static long fail_at = -1;
-static bool failed;
-
-static void *fi_malloc(size_t n)
-{
-    if (fail_at >= 0 && fail_at-- == 0) {
-        failed = true;
-        return NULL;
-    }
-    return malloc(n);
 }
 
 /* Runs step(n) with allocation n failing, n = 0, 1, ... until a run makes

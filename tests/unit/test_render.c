@@ -15,6 +15,7 @@
 #include "reconcile/render.h"
 #include "reconcile/validate.h"
 
+#include "alloc_fail.h"
 #include "json_expect.h"
 
 static void expect_json_text(json_t *got, const char *want, const char *what)
@@ -558,84 +559,6 @@ static void the_class_annotations_count_in_the_spec_hash(void **state)
     json_decref(b);
 }
 
-/* Allocation failure. jansson allocates through these while a sweep runs:
- * allocation number fail_at fails. Blocks are plain malloc memory (the
- * code under test may free() what json_dumps returns); those jansson
- * frees are poisoned and kept until the check, so a double free or a
- * write after free on an error path shows in any build. Leaks show under
- * LeakSanitizer (make test-asan). */
-#define FI_SLOTS 16384
-static struct fi_block {
-    void *p;
-    size_t size;
-    bool freed;
-} fi_tab[FI_SLOTS];
-static long fail_at = -1;
-static bool failed, double_free, table_full;
-
-/* The slot of the block at address a, or the free slot for it. */
-static struct fi_block *fi_find(uintptr_t a)
-{
-    size_t i = (a >> 4) % FI_SLOTS;
-    for (size_t k = 0; k < FI_SLOTS; k++, i = (i + 1) % FI_SLOTS)
-        if ((uintptr_t)fi_tab[i].p == a || fi_tab[i].p == NULL)
-            return &fi_tab[i];
-    return NULL;
-}
-
-static void *fi_malloc(size_t n)
-{
-    if (fail_at >= 0 && fail_at-- == 0) {
-        failed = true;
-        return NULL;
-    }
-    void *p = malloc(n);
-    if (!p)
-        return NULL;
-    /* A slot of the same address is a block free()d outside jansson. */
-    struct fi_block *b = fi_find((uintptr_t)p);
-    if (!b) {
-        table_full = true;
-        return p;
-    }
-    *b = (struct fi_block){.p = p, .size = n};
-    return p;
-}
-
-static void fi_free(void *p)
-{
-    struct fi_block *b = p ? fi_find((uintptr_t)p) : NULL;
-    if (!b || !b->p) {
-        free(p); /* not made during the sweep */
-        return;
-    }
-    if (b->freed) {
-        double_free = true;
-        return;
-    }
-    b->freed = true;
-    memset(p, 0xA5, b->size);
-}
-
-/* Releases the blocks jansson freed; true when none was freed twice or
- * written after free. */
-static bool fi_clean(char *why, size_t whylen)
-{
-    size_t touched = 0;
-    for (size_t i = 0; i < FI_SLOTS; i++) {
-        struct fi_block *b = &fi_tab[i];
-        if (b->p && b->freed) {
-            for (size_t k = 0; k < b->size; k++)
-                touched += ((const unsigned char *)b->p)[k] != 0xA5;
-            free(b->p);
-        }
-        *b = (struct fi_block){0};
-    }
-    snprintf(why, whylen, "%zu bytes written after free%s%s", touched,
-             double_free ? ", a block freed twice" : "", table_full ? ", table full" : "");
-    return touched == 0 && !double_free && !table_full;
-}
-
 /* Calls make(input) once for each allocation it makes, that allocation
  * failing: each must give NULL (or, having coped, the right object) and
  * free all it made; the run without a failure gives the object made with
@@ -647,9 +570,9 @@ static void sweep(json_t *(*make)(json_t *), const char *input, const char *what
     json_t *want = make(in);
     json_decref(in);
     assert_non_null(want);
-    json_set_alloc_funcs(fi_malloc, fi_free);
+    json_set_alloc_funcs(fi_track_malloc, fi_track_free);
     for (long n = 0;; n++) {
-        failed = double_free = table_full = false;
+        failed = false;
         in = parse(input);
         fail_at = n;
         json_t *got = make(in);
@@ -659,7 +582,7 @@ static void sweep(json_t *(*make)(json_t *), const char *input, const char *what
         const char *wrong = got ? "a different object" : "NULL without a failure";
         json_decref(got);
         json_decref(in);
-        bool clean = fi_clean(why, sizeof(why));
+        bool clean = fi_track_clean(why, sizeof(why));
         if (!same || !clean) {
             json_set_alloc_funcs(malloc, free);
             json_decref(want);

@@ -13,6 +13,7 @@
 
 #include "reconcile/sbxstatus.h"
 
+#include "alloc_fail.h"
 #include "json_expect.h"
 
 #define NOW      "2026-11-28T10:00:00Z"
@@ -766,20 +767,6 @@ static void now_is_an_rfc3339_utc_time(void **state)
         else
             assert_int_equal(now[i], shape[i]);
     }
-}
-
-/* Allocation failure: jansson's allocation number fail_at fails. Leaks
- * show under LeakSanitizer (make test-asan). */
-static long fail_at = -1;
-static bool failed;
-
-static void *fi_malloc(size_t n)
-{
-    if (fail_at >= 0 && fail_at-- == 0) {
-        failed = true;
-        return NULL;
-    }
-    return malloc(n);
 }
 
 /* Renders with each allocation failing in turn: NULL each time (or,
