@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make lint: formatting, static analysis and the banned-function check.
+# make lint: formatting, static analysis, the banned-function check and the
+# purity of controller/reconcile/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,4 +24,24 @@ if ! cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability,
 	echo "lint: cppcheck findings above" >&2
 	fail=1
 fi
+# controller/reconcile/ is the pure folder: decisions only, no event loop,
+# no API client, no sockets or files, so that all of it runs in unit tests
+# without a server. Its files include reconcile/ headers, the C library's
+# pure ones, and of the rest of controller/ only these pure modules.
+pure_local='^(reconcile/.*|utf8\.h|kube/buf\.h|log\.h)$'
+io_headers='^(uv\.h|curl/curl\.h|microhttpd\.h|netdb\.h|unistd\.h|fcntl\.h|poll\.h|dirent\.h|sys/socket\.h|sys/stat\.h|openssl/ssl\.h)$'
+# cidr.c takes AF_INET/AF_INET6 from <sys/socket.h> for struct cidr; it
+# opens nothing.
+io_allowed='^controller/reconcile/cidr\.c:sys/socket\.h$'
+while IFS=: read -r file line text; do
+	hdr=$(sed -E 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]([^>"]*)[>"].*/\1/' <<<"$text")
+	if [[ $text == *'"'* || -e controller/$hdr ]]; then
+		[[ $hdr =~ $pure_local ]] && continue
+	else
+		[[ $hdr =~ $io_headers ]] || continue
+		[[ $file:$hdr =~ $io_allowed ]] && continue
+	fi
+	echo "$file:$line: includes $hdr: controller/reconcile/ does no I/O and calls no client" >&2
+	fail=1
+done < <(grep -nE '^[[:space:]]*#[[:space:]]*include' controller/reconcile/*.[ch] /dev/null)
 exit $fail
