@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make lint: formatting, static analysis, the banned-function check and the
-# purity of controller/reconcile/.
+# make lint: formatting, static analysis, the banned-function check, the
+# purity of controller/reconcile/ and unused functions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,4 +44,11 @@ while IFS=: read -r file line text; do
 	echo "$file:$line: includes $hdr: controller/reconcile/ does no I/O and calls no client" >&2
 	fail=1
 done < <(grep -nE '^[[:space:]]*#[[:space:]]*include' controller/reconcile/*.[ch] /dev/null)
+
+# Functions nothing but their unit tests calls (scripts/unused-allow.txt
+# lists the ones let through for now).
+if ! python3 scripts/unused_functions.py; then
+	echo "lint: unused functions above: use them, make them static, or delete them" >&2
+	fail=1
+fi
 exit $fail
