@@ -28,6 +28,25 @@ HARDENED_CONTAINER = {
     "seccompProfile": {"type": "RuntimeDefault"},
 }
 
+# The program (sh -c) of a sandbox without command or args: idle until
+# told to stop, for kubectl exec.
+KEEPALIVE = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"
+# The script (sh -c WRAPPER kage-sandbox <command> <args>) that runs a
+# sandbox's beforeScript, reports its failure, marks it ready, then runs
+# the command, or KEEPALIVE when there is none.
+BEFORE_SCRIPT_WRAPPER = (
+    '/bin/sh -c "$KAGE_BEFORE_SCRIPT"; rc=$?\n'
+    'if [ "$rc" -ne 0 ]; then\n'
+    '  echo "kage: beforeScript failed with exit code $rc" >/dev/termination-log\n'
+    '  exit "$rc"\n'
+    "fi\n"
+    "touch /tmp/.kage-ready\n"
+    'if [ "$#" -eq 0 ]; then\n'
+    "  " + KEEPALIVE + "\n"
+    "fi\n"
+    'exec "$@"\n'
+)
+
 # Tolerations the API server (DefaultTolerationSeconds) adds to every pod,
 # after the ones the pod brings.
 SERVER_TOLERATIONS = [

@@ -32,8 +32,8 @@ import pytest
 
 import expected
 from conftest import REPO, wait_for
-from expected import (API_VERSION, DNS_RULE, HARDENED_CONTAINER, NODE, RESTRICTED, SERVER_FIELDS,
-                      SERVER_TOLERATIONS)
+from expected import (API_VERSION, DNS_RULE, HARDENED_CONTAINER, KEEPALIVE, NODE, RESTRICTED,
+                      SERVER_FIELDS, SERVER_TOLERATIONS)
 from sandboxes import condition, get, wait_reason
 
 IMAGE = "busybox:1.36"
@@ -41,8 +41,6 @@ CONVERGE = 10  # seconds a change may take to show
 RUN = uuid.uuid4().hex[:8]
 RUN_LABEL = "e2e.kage.dev/run"
 DEFAULT_ANNOTATION = "sandboxclass.kage.dev/is-default-class"
-
-KEEPALIVE = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 

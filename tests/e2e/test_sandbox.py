@@ -22,28 +22,13 @@ import time
 import pytest
 
 from conftest import wait_for
-from expected import (API_VERSION, BASELINE_LABELS, BASELINE_SPEC, DNS_RULE, HARDENED_CONTAINER,
-                      NODE, RESTRICTED, split_pod_spec)
+from expected import (API_VERSION, BASELINE_LABELS, BASELINE_SPEC, BEFORE_SCRIPT_WRAPPER, DNS_RULE,
+                      HARDENED_CONTAINER, KEEPALIVE, NODE, RESTRICTED, split_pod_spec)
 from sandboxes import condition, get, wait_reason
 
 IMAGE = "busybox:1.36"
 CONVERGE = 10  # seconds a drift may take to be repaired
 
-# What kage renders, copied from controller/reconcile/render.c: the tests
-# assert whole objects, so these strings are part of the contract.
-KEEPALIVE = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"
-BEFORE_SCRIPT_WRAPPER = (
-    '/bin/sh -c "$KAGE_BEFORE_SCRIPT"; rc=$?\n'
-    'if [ "$rc" -ne 0 ]; then\n'
-    '  echo "kage: beforeScript failed with exit code $rc" >/dev/termination-log\n'
-    '  exit "$rc"\n'
-    "fi\n"
-    "touch /tmp/.kage-ready\n"
-    'if [ "$#" -eq 0 ]; then\n'
-    "  trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done\n"
-    "fi\n"
-    'exec "$@"\n'
-)
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 

@@ -34,8 +34,8 @@ import uuid
 import pytest
 
 from conftest import REPO, Kubectl, wait_for
-from expected import (API_VERSION, BASELINE_SPEC, DNS_RULE, HARDENED_CONTAINER, NODE, RESTRICTED,
-                      SERVER_SET)
+from expected import (API_VERSION, BASELINE_SPEC, BEFORE_SCRIPT_WRAPPER, DNS_RULE,
+                      HARDENED_CONTAINER, NODE, RESTRICTED, SERVER_SET)
 from sandboxes import condition, get, wait_reason
 
 sys.path.insert(0, str(REPO / "tests" / "security"))
@@ -63,19 +63,6 @@ ROOT_MESSAGE = "must not be 0 (root); sandboxes never run as root"
 C_IDENTIFIER = "must be a C identifier: letters, digits and '_', not starting with a digit"
 WHITESPACE = "must not contain whitespace"
 
-# What kage renders, copied from controller/reconcile/render.c.
-BEFORE_SCRIPT_WRAPPER = (
-    '/bin/sh -c "$KAGE_BEFORE_SCRIPT"; rc=$?\n'
-    'if [ "$rc" -ne 0 ]; then\n'
-    '  echo "kage: beforeScript failed with exit code $rc" >/dev/termination-log\n'
-    '  exit "$rc"\n'
-    "fi\n"
-    "touch /tmp/.kage-ready\n"
-    'if [ "$#" -eq 0 ]; then\n'
-    "  trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done\n"
-    "fi\n"
-    'exec "$@"\n'
-)
 # Every key a sandbox pod's spec and container may have. Anything else
 # (volumes, hostNetwork/hostPID/hostIPC/hostUsers, initContainers,
 # ephemeralContainers, nodeSelector, shareProcessNamespace, ports,

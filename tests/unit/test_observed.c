@@ -15,6 +15,7 @@
 #include "reconcile/observed.h"
 #include "reconcile/render.h"
 
+#include "alloc_fail.h"
 #include "json_expect.h"
 
 static const char *phase_name(enum pod_phase p)
@@ -725,22 +726,6 @@ static void a_sandbox_without_name_or_uid_is_refused(void **state)
     }
 }
 
-/* Allocation failure: while fail_at counts down, jansson's allocation
- * number fail_at fails. Blocks are plain malloc memory, as the code under
- * test free()s what json_dumps returns; leaks show under LeakSanitizer
- * (make test-asan). */
-static long fail_at = -1;
-static bool failed;
-
-static void *fi_malloc(size_t n)
-{
-    if (fail_at >= 0 && fail_at-- == 0) {
-        failed = true;
-        return NULL;
-    }
-    return malloc(n);
-}
-
 /* Runs step(n) with allocation n failing, n = 0, 1, ... until a run makes
  * no failure; step says whether its run went right. */
 static void sweep(bool (*step)(json_t *in, char *why, size_t whylen), const char *input,
@@ -827,12 +812,12 @@ static bool rebuild_step(json_t *in, char *why, size_t whylen)
     return ok;
 }
 
-/* BUG (fails until observed.c is fixed): jansson's json_dumps does not
- * check the result of writing an object's key (dump.c calls dump_string
- * for keys and ignores its return), so an allocation failing there gives
- * text with the key cut short, and no error. observed_hash then returns 0
- * with a wrong hash: a policy looks edited and is rewritten, a pod gets a
- * spec hash no later render matches, and is recreated. */
+/* jansson's json_dumps ignores a failed write of an object's key (dump.c
+ * calls dump_string for keys and drops its return), so under ENOMEM it can
+ * give text with a key cut short, and no error. observed_hash never turns
+ * that into a wrong hash: it fails, or gives the right one. (A wrong hash
+ * would make a policy look edited and be rewritten, or give a pod a spec
+ * hash no later render matches, so that it is recreated.) */
 static void a_failed_allocation_never_gives_a_wrong_hash(void **state)
 {
     (void)state;
@@ -840,18 +825,17 @@ static void a_failed_allocation_never_gives_a_wrong_hash(void **state)
     sweep(policy_step, POLICY(KAGE_LABELS KAGE_OWNER, POLICY_SPEC), "observed_decode_policy");
 }
 
-/* BUG (fails until observed.c is fixed): the same json_dumps flaw makes
- * observed_decode_sandbox cache a broken spec text without an error. */
+/* Under the same json_dumps flaw, observed_decode_sandbox fails rather
+ * than cache a broken spec text. */
 static void a_failed_allocation_never_caches_a_broken_spec_text(void **state)
 {
     (void)state;
     sweep(sandbox_step, sandbox_text, "observed_decode_sandbox");
 }
 
-/* BUG (fails until observed.c is fixed, or jansson's allocation failures
- * are made fatal): jansson's lexer ignores a failed append (load.c
- * lex_save), so json_loads under ENOMEM can drop a byte of a string and
- * still succeed: observed_sandbox_json then hands the reconciler another
+/* jansson's lexer ignores a failed append (load.c lex_save), so
+ * json_loads under ENOMEM can drop a byte of a string and still succeed.
+ * observed_sandbox_json fails rather than hand the reconciler another
  * spec ("python:3.12-slm", or another CIDR). */
 static void a_failed_allocation_never_rebuilds_a_different_sandbox(void **state)
 {

@@ -15,6 +15,7 @@
 #include "reconcile/render.h"
 #include "reconcile/validate.h"
 
+#include "alloc_fail.h"
 #include "json_expect.h"
 
 static void expect_json_text(json_t *got, const char *want, const char *what)
@@ -139,10 +140,10 @@ static void non_canonical_cidrs_are_written_in_canonical_form(void **state)
                      "canonical CIDRs");
 }
 
-/* BUG (this test fails until render.c is fixed): the validator lets a JSON
- * null through as "absent", but render_ports copies a null endPort into the
- * policy. The API server does not store it, so the observed policy never
- * hashes like the rendered one and the controller rewrites it on every
+/* The validator lets a JSON null through as "absent", and render_ports
+ * takes a null endPort or protocol as it would an absent one (no endPort,
+ * TCP): the API server would not store a null, so a policy holding one
+ * would never hash like the observed one and be rewritten on every
  * reconcile. */
 static void a_null_end_port_is_left_out_like_an_absent_one(void **state)
 {
@@ -281,11 +282,10 @@ static void env_entries_keep_their_value_or_reference(void **state)
                "env");
 }
 
-/* BUG (this test fails until render.c is fixed): the validator takes a JSON
- * null as absent ("valueFrom": null next to a value, or "secretKeyRef":
- * null next to a configMapKeyRef), but render_env treats any present key as
- * set, packs a NULL name and returns NULL, which the caller takes for
- * ENOMEM: the sandbox never gets a pod. */
+/* The validator takes a JSON null as absent ("valueFrom": null next to a
+ * value, or "secretKeyRef": null next to a configMapKeyRef), and so does
+ * render_env: the pod is rendered from the keys that are set (a NULL
+ * return would read as ENOMEM, and the sandbox would never get a pod). */
 static void a_null_value_from_counts_as_absent(void **state)
 {
     (void)state;
@@ -559,84 +559,6 @@ static void the_class_annotations_count_in_the_spec_hash(void **state)
     json_decref(b);
 }
 
-/* Allocation failure. jansson allocates through these while a sweep runs:
- * allocation number fail_at fails. Blocks are plain malloc memory (the
- * code under test may free() what json_dumps returns); those jansson
- * frees are poisoned and kept until the check, so a double free or a
- * write after free on an error path shows in any build. Leaks show under
- * LeakSanitizer (make test-asan). */
-#define FI_SLOTS 16384
-static struct fi_block {
-    void *p;
-    size_t size;
-    bool freed;
-} fi_tab[FI_SLOTS];
-static long fail_at = -1;
-static bool failed, double_free, table_full;
-
-/* The slot of the block at address a, or the free slot for it. */
-static struct fi_block *fi_find(uintptr_t a)
-{
-    size_t i = (a >> 4) % FI_SLOTS;
-    for (size_t k = 0; k < FI_SLOTS; k++, i = (i + 1) % FI_SLOTS)
-        if ((uintptr_t)fi_tab[i].p == a || fi_tab[i].p == NULL)
-            return &fi_tab[i];
-    return NULL;
-}
-
-static void *fi_malloc(size_t n)
-{
-    if (fail_at >= 0 && fail_at-- == 0) {
-        failed = true;
-        return NULL;
-    }
-    void *p = malloc(n);
-    if (!p)
-        return NULL;
-    /* A slot of the same address is a block free()d outside jansson. */
-    struct fi_block *b = fi_find((uintptr_t)p);
-    if (!b) {
-        table_full = true;
-        return p;
-    }
-    *b = (struct fi_block){.p = p, .size = n};
-    return p;
-}
-
-static void fi_free(void *p)
-{
-    struct fi_block *b = p ? fi_find((uintptr_t)p) : NULL;
-    if (!b || !b->p) {
-        free(p); /* not made during the sweep */
-        return;
-    }
-    if (b->freed) {
-        double_free = true;
-        return;
-    }
-    b->freed = true;
-    memset(p, 0xA5, b->size);
-}
-
-/* Releases the blocks jansson freed; true when none was freed twice or
- * written after free. */
-static bool fi_clean(char *why, size_t whylen)
-{
-    size_t touched = 0;
-    for (size_t i = 0; i < FI_SLOTS; i++) {
-        struct fi_block *b = &fi_tab[i];
-        if (b->p && b->freed) {
-            for (size_t k = 0; k < b->size; k++)
-                touched += ((const unsigned char *)b->p)[k] != 0xA5;
-            free(b->p);
-        }
-        *b = (struct fi_block){0};
-    }
-    snprintf(why, whylen, "%zu bytes written after free%s%s", touched,
-             double_free ? ", a block freed twice" : "", table_full ? ", table full" : "");
-    return touched == 0 && !double_free && !table_full;
-}
-
 /* Calls make(input) once for each allocation it makes, that allocation
  * failing: each must give NULL (or, having coped, the right object) and
  * free all it made; the run without a failure gives the object made with
@@ -648,9 +570,9 @@ static void sweep(json_t *(*make)(json_t *), const char *input, const char *what
     json_t *want = make(in);
     json_decref(in);
     assert_non_null(want);
-    json_set_alloc_funcs(fi_malloc, fi_free);
+    json_set_alloc_funcs(fi_track_malloc, fi_track_free);
     for (long n = 0;; n++) {
-        failed = double_free = table_full = false;
+        failed = false;
         in = parse(input);
         fail_at = n;
         json_t *got = make(in);
@@ -660,7 +582,7 @@ static void sweep(json_t *(*make)(json_t *), const char *input, const char *what
         const char *wrong = got ? "a different object" : "NULL without a failure";
         json_decref(got);
         json_decref(in);
-        bool clean = fi_clean(why, sizeof(why));
+        bool clean = fi_track_clean(why, sizeof(why));
         if (!same || !clean) {
             json_set_alloc_funcs(malloc, free);
             json_decref(want);
@@ -723,12 +645,11 @@ static void a_failed_allocation_in_the_baseline_gives_null(void **state)
     sweep(make_baseline, "'team-a'", "baseline");
 }
 
-/* BUG (fails until render.c and observed.c are fixed): render_env does
- * not release the env item when setting its value or valueFrom fails (a
- * leak, reported by LeakSanitizer at exit under make test-asan), and
- * observed_hash can return a wrong hash without an error (see
- * test_observed.c), so the pod comes out with a spec hash no later render
- * matches. */
+/* A failed allocation anywhere in the pod gives NULL and frees what was
+ * made, the env items half filled included (LeakSanitizer reports a leak
+ * at exit under make test-asan); and a pod that comes out despite a
+ * failure is the right one, its spec hash included (see test_observed.c
+ * for how json_dumps could make it wrong). */
 static void a_failed_allocation_in_the_pod_gives_null_and_frees_what_was_made(void **state)
 {
     (void)state;
@@ -738,10 +659,10 @@ static void a_failed_allocation_in_the_pod_gives_null_and_frees_what_was_made(vo
     sweep(make_pod, MANY, "pod with many entries");
 }
 
-/* BUG (fails until render.c is fixed): a failed json_deep_copy of the
- * class's podLabels or podAnnotations reads as "the class has none", so
- * the pod is rendered, and hashed, without them (without the hypervisor
- * settings a class puts in annotations, say). */
+/* A failed json_deep_copy of the class's podLabels or podAnnotations is a
+ * failure, not "the class has none": the pod is never rendered, and
+ * hashed, without them (without the hypervisor settings a class puts in
+ * annotations, say). */
 static void a_failed_allocation_never_drops_what_the_class_adds(void **state)
 {
     (void)state;
@@ -752,9 +673,10 @@ static void a_failed_allocation_never_drops_what_the_class_adds(void **state)
     json_decref(sweep_class);
 }
 
-/* BUG (fails until render.c is fixed): render_ports decrefs a port that
- * json_array_append_new has already released on failure: a write after
- * free, and a double free should the memory be reused meanwhile. */
+/* A failed allocation in the policy gives NULL and frees what was made,
+ * each block once: render_ports leaves a port that json_array_append_new
+ * has already released on failure alone (the sweep's poisoned blocks show
+ * a write after free or a double free in any build). */
 static void a_failed_allocation_in_the_policy_gives_null_and_frees_what_was_made(void **state)
 {
     (void)state;

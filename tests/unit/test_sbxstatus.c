@@ -13,6 +13,7 @@
 
 #include "reconcile/sbxstatus.h"
 
+#include "alloc_fail.h"
 #include "json_expect.h"
 
 #define NOW      "2026-11-28T10:00:00Z"
@@ -366,12 +367,11 @@ static void an_image_that_cannot_be_pulled_is_named(void **state)
                   "image from the pod");
 }
 
-/* BUG (this test fails until sbxstatus.c is fixed): the image (up to 1024
- * characters, so up to 4 KiB) and the kubelet's message (up to 1 KiB) are
- * formatted into a 1400-byte message; vsnprintf cuts it in the middle of a
- * UTF-8 sequence, json_pack refuses the invalid string and
- * sbxstatus_render returns NULL, as for ENOMEM: the status is never
- * written and the reconcile retries for ever. */
+/* The image (up to 1024 characters, so up to 4 KiB) and the kubelet's
+ * message (up to 1 KiB) do not fit a condition message together: the
+ * message is cut at a UTF-8 character boundary and the status is still
+ * rendered, never refused as invalid UTF-8 (which would read as ENOMEM,
+ * leave the status unwritten and retry the reconcile for ever). */
 static void an_overlong_message_is_cut_at_a_character_boundary(void **state)
 {
     (void)state;
@@ -767,20 +767,6 @@ static void now_is_an_rfc3339_utc_time(void **state)
         else
             assert_int_equal(now[i], shape[i]);
     }
-}
-
-/* Allocation failure: jansson's allocation number fail_at fails. Leaks
- * show under LeakSanitizer (make test-asan). */
-static long fail_at = -1;
-static bool failed;
-
-static void *fi_malloc(size_t n)
-{
-    if (fail_at >= 0 && fail_at-- == 0) {
-        failed = true;
-        return NULL;
-    }
-    return malloc(n);
 }
 
 /* Renders with each allocation failing in turn: NULL each time (or,
