@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
 #include "reconcile/reconcile.h"
@@ -134,10 +133,7 @@ bool reconcile__status(struct reconcile *r, struct reconcile_action *act)
         .expired = r->expired && !r->delete_sandbox,
         .expires_at = r->expires_at[0] ? r->expires_at : NULL,
     };
-    time_t wall = r->env->wall(r->env->arg);
-    struct tm tm;
-    gmtime_r(&wall, &tm);
-    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    sbxstatus_time(r->env->wall(r->env->arg), now, sizeof(now));
     json_t *neu = sbxstatus_render(old, r->generation, r->name, &f, now);
     if (!neu) {
         r->outcome = outcome_retry();

@@ -273,9 +273,8 @@ bool sbxstatus_equal(const json_t *a, const json_t *b)
     return json_equal((json_t *)a, (json_t *)b) != 0;
 }
 
-void sbxstatus_now(char *out, size_t outlen)
+void sbxstatus_time(time_t t, char *out, size_t outlen)
 {
-    time_t t = time(NULL);
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm);

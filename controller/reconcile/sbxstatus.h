@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -50,8 +51,8 @@ json_t *sbxstatus_render(const json_t *old_status, int64_t generation, const cha
 /* True when a and b are the same status (canonical comparison). */
 bool sbxstatus_equal(const json_t *a, const json_t *b);
 
-/* Writes the current UTC time as RFC 3339 ("2026-11-28T10:00:00Z") into
- * out (at least 21 bytes). */
-void sbxstatus_now(char *out, size_t outlen);
+/* Writes t (seconds since the epoch) as RFC 3339 UTC
+ * ("2026-11-28T10:00:00Z") into out (at least 21 bytes). */
+void sbxstatus_time(time_t t, char *out, size_t outlen);
 
 #endif

@@ -757,7 +757,9 @@ static void now_is_an_rfc3339_utc_time(void **state)
 {
     (void)state;
     char now[32];
-    sbxstatus_now(now, sizeof(now));
+    sbxstatus_time(1790000000, now, sizeof(now));
+    assert_string_equal(now, "2026-09-21T14:13:20Z");
+    sbxstatus_time(time(NULL), now, sizeof(now));
     assert_int_equal(strlen(now), 20);
     /* 2026-11-28T10:00:00Z */
     for (int i = 0; i < 20; i++) {
