@@ -303,11 +303,12 @@ json_t *render_pod(const json_t *sandbox, const struct render_opts *o)
             goto fail;
     }
 
+    const char *pull = json_string_value(json_object_get(spec, "imagePullPolicy"));
     json_t *container = json_pack(
         "{s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:{s:b, s:b, s:b, s:{s:[s]}, s:{s:s}}}", "name",
         CONTAINER_NAME, "image", json_string_value(json_object_get(spec, "image")),
-        "imagePullPolicy", "IfNotPresent", "resources", render_resources(spec), "env", env,
-        "terminationMessagePath", "/dev/termination-log", "terminationMessagePolicy",
+        "imagePullPolicy", pull ? pull : "IfNotPresent", "resources", render_resources(spec), "env",
+        env, "terminationMessagePath", "/dev/termination-log", "terminationMessagePolicy",
         "FallbackToLogsOnError", "securityContext", "allowPrivilegeEscalation", 0, "privileged", 0,
         "runAsNonRoot", 1, "capabilities", "drop", "ALL", "seccompProfile", "type",
         "RuntimeDefault");

@@ -377,6 +377,15 @@ static int check_spec(struct validation_error *e, const json_t *spec)
         return -1;
     if ((v = validate__member(spec, "args")) && check_string_array(e, "spec.args", v))
         return -1;
+    if ((v = validate__member(spec, "imagePullPolicy"))) {
+        static const char *const pulls[] = {"Always", "IfNotPresent", "Never", NULL};
+        if (!json_is_string(v))
+            return validate__fail(e, "spec.imagePullPolicy", "must be a string");
+        if (!validate__is_one_of(v, pulls))
+            return validate__fail(e, "spec.imagePullPolicy",
+                                  "must be Always, IfNotPresent or Never, not %s",
+                                  validate__quote(q, v));
+    }
     if ((v = validate__member(spec, "workingDir"))) {
         if (validate__text(e, "spec.workingDir", v, PATH_MAX_LEN, TEXT_NO_CTRL))
             return -1;

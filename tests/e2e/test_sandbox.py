@@ -101,13 +101,13 @@ def expected_pod_spec(container, run_as_user=65532, run_as_group=65532):
 
 
 def expected_container(command, *, args=None, env=None, resources=("1", "1Gi", "2Gi"),
-                       working_dir=None, readiness=False):
+                       working_dir=None, readiness=False, pull="IfNotPresent"):
     cpu, memory, storage = resources
     amounts = {"cpu": cpu, "memory": memory, "ephemeral-storage": storage}
     c = {
         "name": "sandbox",
         "image": IMAGE,
-        "imagePullPolicy": "IfNotPresent",
+        "imagePullPolicy": pull,
         "command": command,
         "resources": {"requests": dict(amounts), "limits": dict(amounts)},
         "securityContext": HARDENED_CONTAINER,
@@ -228,6 +228,7 @@ def test_pod_carries_everything_the_spec_gives(kubectl, kage, make_namespace):
         command=["python3", "-m", "http.server"],
         args=["8000", "--bind", "0.0.0.0"],
         workingDir="/work",
+        imagePullPolicy="Always",
         env=[
             {"name": "PLAIN", "value": "v"},
             {"name": "EMPTY"},
@@ -244,6 +245,7 @@ def test_pod_carries_everything_the_spec_gives(kubectl, kage, make_namespace):
             ["python3", "-m", "http.server"],
             args=["8000", "--bind", "0.0.0.0"],
             working_dir="/work",
+            pull="Always",
             env=[
                 {"name": "PLAIN", "value": "v"},
                 {"name": "EMPTY"},  # the empty value, as the API server stores it

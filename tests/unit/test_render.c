@@ -335,6 +335,27 @@ static void the_working_directory_is_set_on_the_container(void **state)
                "workingDir");
 }
 
+static void the_image_pull_policy_is_the_spec_s_else_if_not_present(void **state)
+{
+    (void)state;
+    static const char *const policies[] = {"Always", "IfNotPresent", "Never"};
+    for (size_t i = 0; i < 3; i++) {
+        char text[300];
+        snprintf(text, sizeof(text), SANDBOX(IMAGE ",'imagePullPolicy':'%s'"), policies[i]);
+        json_t *p = pod_of(text, &kata);
+        json_t *want =
+            parse(POD(KATA, "'image':'python:3.12-slim'," DEFAULT_RES ",'env':[]," KEEPALIVE));
+        json_t *c = json_array_get(json_object_get(json_object_get(want, "spec"), "containers"), 0);
+        assert_int_equal(json_object_set_new(c, "imagePullPolicy", json_string(policies[i])), 0);
+        expect_pod(p, want, policies[i]);
+    }
+    /* Unset, the pod is the one kage rendered before the field existed:
+     * its spec hash, and so every running pod, stays as it was. */
+    expect_pod(pod_of(SANDBOX(IMAGE), &kata),
+               parse(POD(KATA, "'image':'python:3.12-slim'," DEFAULT_RES ",'env':[]," KEEPALIVE)),
+               "imagePullPolicy unset");
+}
+
 static void the_runtime_class_comes_from_the_options(void **state)
 {
     (void)state;
@@ -702,6 +723,7 @@ int main(void)
         cmocka_unit_test(command_and_args_are_passed_as_given),
         cmocka_unit_test(args_alone_go_to_the_image_entrypoint),
         cmocka_unit_test(the_working_directory_is_set_on_the_container),
+        cmocka_unit_test(the_image_pull_policy_is_the_spec_s_else_if_not_present),
         cmocka_unit_test(the_runtime_class_comes_from_the_options),
         cmocka_unit_test(a_before_script_runs_through_the_wrapper_before_the_command),
         cmocka_unit_test(the_wrapper_reports_a_failed_script_in_the_termination_log),

@@ -112,6 +112,9 @@ static void good_sandboxes_pass(void **state)
          SPEC(",'lifetime':{'ttlSeconds':31536000,'shutdownPolicy':'Retain'},'paused':true")},
         {"highest ids", SPEC(",'securityContext':{'runAsUser':2147483647,'runAsGroup':1}")},
         {"class name with dots", SPEC(",'sandboxClassName':'gpu.large-2'")},
+        {"each image pull policy", SPEC(",'imagePullPolicy':'Always'")},
+        {"image pull policy Never", SPEC(",'imagePullPolicy':'Never'")},
+        {"image pull policy IfNotPresent", SPEC(",'imagePullPolicy':'IfNotPresent'")},
         {"one-character name", "{'metadata':{'name':'a'},'spec':{'image':'a'}}"},
     };
     for (size_t i = 0; i < N(cases); i++) {
@@ -168,6 +171,11 @@ static const struct bad {
      "must not be empty: name a SandboxClass, or leave the field out for the default class"},
     /* The class name is checked before the image. */
     {"{" META ",'spec':{'sandboxClassName':true}}", "spec.sandboxClassName", "must be a string"},
+
+    /* imagePullPolicy */
+    {SPEC(",'imagePullPolicy':'sometimes'"), "spec.imagePullPolicy",
+     "must be Always, IfNotPresent or Never, not \"sometimes\""},
+    {SPEC(",'imagePullPolicy':true"), "spec.imagePullPolicy", "must be a string"},
 
     /* command, args, workingDir */
     {SPEC(",'command':'python3 -m http.server'"), "spec.command", "must be an array"},
