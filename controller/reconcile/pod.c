@@ -30,7 +30,12 @@ static bool remove_pod(struct reconcile *r, struct reconcile_action *act)
     const struct pod_obj *obs = r->env->pod(r->env->arg, r->key);
     if (!obs || obs->deleting || !obs->owned || strcmp(obs->owner_uid, r->uid) != 0)
         return false;
-    const char *why = r->paused ? "paused" : r->expired ? "expired" : "against its SandboxClass";
+    char why[96];
+    if (r->paused || r->expired)
+        snprintf(why, sizeof(why), "%s", r->paused ? "paused" : "expired");
+    else
+        snprintf(why, sizeof(why), "blocked (%s)",
+                 r->invalid ? "InvalidSpec" : r->block_reason[0] ? r->block_reason : "unknown");
     char note[600];
     snprintf(note, sizeof(note), "the sandbox is %s: removing pod %s", why, r->name);
     reconcile__event(r, false, "PodRemoved", "Delete", note);

@@ -50,17 +50,28 @@ static time_t parse_time(const char *s)
     return timegm(&tm);
 }
 
-/* Whether the lifetime is over; when it is not, the run asks to come back
- * then (a timer, computed from creationTimestamp, so it survives restarts). */
-static void check_lifetime(struct reconcile *r)
+/* Whether the lifetime is over; when it is not, the reconcile asks to come
+ * back then (a timer, computed from creationTimestamp, so it survives
+ * restarts). A blocked Sandbox (recorded set) keeps the earliest expiry
+ * kage ever wrote in its status: making the spec invalid or taking its
+ * class away must not lengthen its life. */
+static void check_lifetime(struct reconcile *r, bool recorded)
 {
     json_t *life = json_object_get(json_object_get(r->sbx, "spec"), "lifetime");
     json_t *ttl = json_object_get(life, "ttlSeconds");
     time_t created = parse_time(json_string_value(
         json_object_get(json_object_get(r->sbx, "metadata"), "creationTimestamp")));
-    if (!json_is_integer(ttl) || created < 0)
+    time_t end = -1;
+    if (json_is_integer(ttl) && created >= 0)
+        end = created + (time_t)json_integer_value(ttl);
+    if (recorded) {
+        time_t was = parse_time(
+            json_string_value(json_object_get(json_object_get(r->sbx, "status"), "expiresAt")));
+        if (was >= 0 && (end < 0 || was < end))
+            end = was;
+    }
+    if (end < 0)
         return;
-    time_t end = created + (time_t)json_integer_value(ttl);
     struct tm tm;
     gmtime_r(&end, &tm);
     strftime(r->expires_at, sizeof(r->expires_at), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -91,6 +102,30 @@ static int render_children(struct reconcile *r, json_t *sandbox, const json_t *c
     return 0;
 }
 
+/*
+ * Whatever blocks the Sandbox (an invalid spec, a class missing or against
+ * it) fails closed: no pod, and its policy narrowed to allow nothing, for
+ * what it allowed may be what is now denied and any pod given its label
+ * would inherit it. The narrowed policy is rendered from the Sandbox's
+ * identity alone, as its spec may not be readable. Returns 0 or -ENOMEM.
+ */
+static int fail_closed(struct reconcile *r)
+{
+    r->fail_closed = true;
+    r->pod_unwanted = true;
+    json_decref(r->baseline);
+    json_decref(r->policy);
+    r->baseline = r->policy = NULL;
+    json_t *closed =
+        json_pack("{s:{s:s, s:s, s:s}, s:{s:s, s:{s:b}}}", "metadata", "name", r->name, "namespace",
+                  r->ns, "uid", r->uid, "spec", "image", "closed", "egress", "dns", 0);
+    if (!closed)
+        return -ENOMEM;
+    int rc = render_children(r, closed, NULL, false);
+    json_decref(closed);
+    return rc;
+}
+
 int reconcile_init(struct reconcile *r, const struct reconcile_env *env, struct sbx_memory *mem,
                    const struct sandbox_obj *s)
 {
@@ -111,17 +146,20 @@ int reconcile_init(struct reconcile *r, const struct reconcile_env *env, struct 
         r->invalid = true;
         log_warn("invalid sandbox", "{s:s, s:s, s:s}", "sandbox", r->key, "field", r->verr.field,
                  "message", r->verr.message);
-        return 0;
+        check_lifetime(r, true);
+        return fail_closed(r);
     }
     /* Lifetime and pause hold whatever the class says (even when there is
      * no class to render with): the pod goes at the end either way. */
-    check_lifetime(r);
+    check_lifetime(r, false);
     r->paused = json_is_true(json_object_get(json_object_get(r->sbx, "spec"), "paused"));
     r->pod_unwanted = r->paused || r->expired;
 
     const struct class_obj *cls = resolve_class(r);
-    if (r->block_reason[0])
-        return 0; /* no class to render with: existing policies stay as they are */
+    if (r->block_reason[0]) {
+        check_lifetime(r, true);
+        return fail_closed(r);
+    }
     json_t *class_spec = NULL;
     if (cls) {
         json_error_t e;
@@ -135,27 +173,16 @@ int reconcile_init(struct reconcile *r, const struct reconcile_env *env, struct 
         json_decref(class_spec);
         return rc;
     }
-    /* The class may have set the lifetime (its maximum). */
-    check_lifetime(r);
-    r->pod_unwanted = r->paused || r->expired;
     if (rc != 0) {
-        /* A Sandbox against its class runs no pod, and its policy is
-         * narrowed to allow nothing: what it allowed may be what the class
-         * now denies, and any pod given its label would inherit it. */
+        json_decref(class_spec);
         reconcile__block(r, v.reason, false, "%s", v.message);
-        r->pod_unwanted = true;
-        json_t *narrowed = json_deep_copy(r->sbx);
-        if (!narrowed || json_object_set_new(json_object_get(narrowed, "spec"), "egress",
-                                             json_pack("{s:b}", "dns", 0))) {
-            json_decref(narrowed);
-            json_decref(class_spec);
-            return -ENOMEM;
-        }
-        rc = render_children(r, narrowed, class_spec, false);
-        json_decref(narrowed);
-    } else {
-        rc = render_children(r, r->sbx, class_spec, true);
+        check_lifetime(r, true);
+        return fail_closed(r);
     }
+    /* The class may have set the lifetime (its maximum). */
+    check_lifetime(r, false);
+    r->pod_unwanted = r->paused || r->expired;
+    rc = render_children(r, r->sbx, class_spec, true);
     json_decref(class_spec);
     return rc;
 }

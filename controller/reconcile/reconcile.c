@@ -44,7 +44,8 @@ static bool restore_policy(struct reconcile *r, struct reconcile_action *act, co
 {
     bool baseline = baseline_step(r);
     json_t *body = baseline ? r->baseline : r->policy;
-    reconcile__event(r, true, "PolicyRestored", "Update", note);
+    reconcile__event(r, true, r->fail_closed && !baseline ? "PolicyNarrowed" : "PolicyRestored",
+                     "Update", note);
     reconcile__count(r, COUNT_UPDATE);
     reconcile__pin_uid(body, uid);
     return reconcile__send(r, act, WAIT_POLICY_WRITE, VERB_REPLACE, RES_POLICY,
@@ -162,8 +163,14 @@ static bool step_policy(struct reconcile *r, struct reconcile_action *act)
          * leave fields another manager added, such as an extra selector
          * label; a policy must be exactly what kage rendered. */
         char note[700];
-        snprintf(note, sizeof(note), "NetworkPolicy %s was changed from outside; restored", key);
-        log_info("restoring network policy", "{s:s}", "policy", key);
+        if (r->fail_closed && !baseline)
+            snprintf(note, sizeof(note),
+                     "NetworkPolicy %s narrowed to allow nothing while the sandbox is blocked",
+                     key);
+        else
+            snprintf(note, sizeof(note), "NetworkPolicy %s was changed from outside; restored",
+                     key);
+        log_info("rewriting network policy", "{s:s}", "policy", key);
         return restore_policy(r, act, obs->uid, note);
     }
     reconcile__go(r, STEP_STATUS, "policy blocked");
@@ -183,12 +190,17 @@ static void kept_policies(struct reconcile *r)
     r->kept_rules = r->policy_ok ? p->egress_rules : 0;
 }
 
+/* Whether the cache holds a policy of this Sandbox's name that is its own. */
+static bool own_policy(struct reconcile *r)
+{
+    const struct policy_obj *p = r->env->policy(r->env->arg, r->key);
+    return p && p->owned && strcmp(p->owner_uid, r->uid) == 0;
+}
+
 /* The first step: what the Sandbox's state allows, then the baseline. */
 static bool step_baseline(struct reconcile *r, struct reconcile_action *act)
 {
-    if (r->invalid) {
-        reconcile__go(r, STEP_STATUS, "invalid spec");
-    } else if (r->deleting) {
+    if (r->deleting) {
         /* Going: its children go with it, except an expired pod, which
          * goes now whatever holds the Sandbox. */
         reconcile__go(r, r->pod_unwanted ? STEP_POD : STEP_STATUS, "sandbox being deleted");
@@ -204,12 +216,11 @@ static bool step_baseline(struct reconcile *r, struct reconcile_action *act)
         if (reconcile__delete_exactly(r, act, WAIT_SANDBOX_DELETE, RES_SANDBOX, r->name, r->uid))
             return true;
         reconcile__go(r, STEP_POD, "expired");
-    } else if (r->block_reason[0] && !r->policy) {
-        /* Blocked before anything could be rendered (no class): existing
-         * policies stay, and the status says whether they are there; a pod
-         * that is paused or expired still goes. */
+    } else if (r->fail_closed && !own_policy(r)) {
+        /* Blocked, and it never had a policy: nothing is written for it
+         * (its pod, if any, still goes); the status says what it keeps. */
         kept_policies(r);
-        reconcile__go(r, r->pod_unwanted ? STEP_POD : STEP_STATUS, "blocked before rendering");
+        reconcile__go(r, STEP_POD, "blocked");
     } else {
         return step_policy(r, act);
     }

@@ -152,7 +152,8 @@ struct reconcile {
     bool paused;          /* spec.paused */
     bool expired;         /* the lifetime is over */
     bool delete_sandbox;  /* expired with shutdownPolicy Delete */
-    bool pod_unwanted;    /* paused, expired or against the class: remove the pod */
+    bool pod_unwanted;    /* paused, expired or blocked: remove the pod */
+    bool fail_closed;     /* blocked: no pod, the own policy narrowed to nothing */
     char expires_at[32];  /* RFC 3339, "" without a lifetime */
     int kept_rules;       /* egress rules of the policy kept while blocked */
     uint64_t deadline_ms; /* the lifetime ends this far ahead; 0: no lifetime */

@@ -233,6 +233,26 @@ static void arrange_class_gone(struct world *w)
     world_spec(w, "{'image':'python:3.12-slim','sandboxClassName':'gone'}");
 }
 
+static void arrange_spec_invalid(struct world *w)
+{
+    world_spec(w, "{'image':'python:3.12-slim','resources':{'memory':'500m'}}");
+}
+
+/* Settled under a class that allowed everything, now allowing less. */
+static void arrange_class_tightened(struct world *w)
+{
+    world_class(w,
+                "{'metadata':{'name':'small'},'spec':{'egress':{'allowedCIDRs':['10.0.0.0/8']}}}");
+}
+
+/* The spec turns invalid (and loses its lifetime) after the recorded
+ * expiry has passed. */
+static void arrange_invalid_after_expiry(struct world *w)
+{
+    arrange_spec_invalid(w);
+    w->wall = WORLD_NOW + 7200;
+}
+
 static void arrange_burst(struct world *w)
 {
     w->queued = 5;
@@ -524,13 +544,13 @@ static const struct row rows[] = {
      OUTCOME_DONE,
      0,
      "Warning ClassNotFound: SandboxClass gpu does not exist"},
-    {"a sandbox against its class gets a policy that allows nothing, and no pod",
+    {"a new sandbox against its class gets nothing written, and no pod",
      "{'image':'python:3.12-slim','sandboxClassName':'small','egress':{'allow':[{'cidr':"
      "'203.0.113.0/24'}]}}",
      false,
      arrange_class_with_ceiling,
      {{0}},
-     {BASELINE, POLICY, STATUS_RQ},
+     {STATUS_RQ},
      "PolicyViolation",
      OUTCOME_DONE,
      0,
@@ -605,16 +625,51 @@ static const struct row rows[] = {
      OUTCOME_DONE,
      0,
      "Warning ClassNotFound: 2 SandboxClasses are marked default (fast, other): mark one"},
-    {"a running sandbox whose class is gone keeps what it has and says so",
+    {"a running sandbox whose class is gone loses its pod, and its policy allows nothing",
      SPEC,
      true,
      arrange_class_gone,
      {{0}},
-     {STATUS_RQ},
+     {"PUT networkpolicies/" WORLD_NAME " if uid=" POLICY_UID,
+      "DELETE pods/" WORLD_NAME " if uid=" POD_UID, STATUS_RQ},
      "ClassNotFound",
      OUTCOME_DONE,
      0,
-     "Warning ClassNotFound: SandboxClass gone does not exist"},
+     "Warning PolicyNarrowed: NetworkPolicy team-a/agent narrowed to allow nothing while the "
+     "sandbox is blocked"},
+    {"a running sandbox whose spec turns invalid loses its pod, and its policy allows nothing",
+     SPEC,
+     true,
+     arrange_spec_invalid,
+     {{0}},
+     {"PUT networkpolicies/" WORLD_NAME " if uid=" POLICY_UID,
+      "DELETE pods/" WORLD_NAME " if uid=" POD_UID, STATUS_RQ},
+     "InvalidSpec",
+     OUTCOME_DONE,
+     0,
+     "Normal PodRemoved: the sandbox is blocked (InvalidSpec): removing pod agent"},
+    {"a running sandbox put against its class by a class change fails closed",
+     "{'image':'python:3.12-slim','sandboxClassName':'small','egress':{'allow':[{'cidr':"
+     "'203.0.113.0/24'}]}}",
+     true,
+     arrange_class_tightened,
+     {{0}},
+     {"PUT networkpolicies/" WORLD_NAME " if uid=" POLICY_UID,
+      "DELETE pods/" WORLD_NAME " if uid=" POD_UID, STATUS_RQ},
+     "PolicyViolation",
+     OUTCOME_DONE,
+     0,
+     "Warning PolicyViolation: spec.egress.allow[0].cidr: 203.0.113.0/24 is outside"},
+    {"a blocked sandbox keeps the earliest expiry kage recorded",
+     "{'image':'python:3.12-slim','lifetime':{'ttlSeconds':3600}}",
+     true,
+     arrange_invalid_after_expiry,
+     {{0}},
+     {"DELETE " SANDBOX_RQ " if uid=" WORLD_UID, "DELETE pods/" WORLD_NAME " if uid=" POD_UID},
+     NULL,
+     OUTCOME_DONE,
+     0,
+     "Normal Expired: the lifetime ended at 2026-09-21T15:13:20Z; deleting the Sandbox"},
     {"under a burst, a just-made pod's first status waits up to 10 s",
      SPEC,
      false,
@@ -641,6 +696,7 @@ static void run_row(void **state)
 {
     const struct row *row = *state;
     struct world *w = world_new();
+    world_class(w, "{'metadata':{'name':'small'},'spec':{}}"); /* open, until a row changes it */
     if (row->settled)
         settle(w, row->spec);
     else

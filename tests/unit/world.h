@@ -182,16 +182,24 @@ static void world_sandbox_deleting(struct world *w)
     assert_non_null(w->sandbox);
 }
 
-/* A SandboxClass in the cache, from its JSON text. */
+/* A SandboxClass in the cache, from its JSON text, in place of one of
+ * the same name. */
 static void world_class(struct world *w, const char *text)
 {
     json_t *obj = parse(text);
     char err[200];
-    assert_true(w->nclasses < WORLD_MAX);
-    w->classes[w->nclasses] = class_decode(obj, err, sizeof(err));
+    struct class_obj *c = class_decode(obj, err, sizeof(err));
     json_decref(obj);
-    assert_non_null(w->classes[w->nclasses]);
-    w->nclasses++;
+    assert_non_null(c);
+    for (unsigned i = 0; i < w->nclasses; i++) {
+        if (strcmp(w->classes[i]->name, c->name) == 0) { /* a class changed */
+            free(w->classes[i]);
+            w->classes[i] = c;
+            return;
+        }
+    }
+    assert_true(w->nclasses < WORLD_MAX);
+    w->classes[w->nclasses++] = c;
 }
 
 /* ---- the environment ------------------------------------------------- */
