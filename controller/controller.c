@@ -25,9 +25,10 @@
 #include "metrics.h"
 #include "reconcile/class.h"
 #include "reconcile/observed.h"
+#include "reconcile/selector.h"
 #include "workers.h"
 
-#define INFORMERS 4
+#define INFORMERS 5
 
 /* The controller: private to this file. A reconcile sees it only through
  * the sync_env below. */
@@ -38,6 +39,7 @@ struct ctl {
     struct informer *pods;
     struct informer *policies;
     struct informer *classes;
+    struct informer *namespaces;
     struct workers *workers; /* reconciling starts once every cache has synced (and we lead) */
     struct httpd *http;
     struct leader *leader;
@@ -242,6 +244,27 @@ static void enqueue_all(void *arg, const char *key, const void *obj)
     enqueue(arg, key);
 }
 
+/* A namespace came or its labels changed: which classes its Sandboxes may
+ * use may have changed with them. */
+static void on_namespace(void *arg, const char *key, const void *obj)
+{
+    (void)obj;
+    struct ctl *c = arg;
+    char prefix[300];
+    int n = snprintf(prefix, sizeof(prefix), "%s/", key);
+    if (n <= 0 || (size_t)n >= sizeof(prefix) || !workers_started(c->workers))
+        return;
+    struct ns_walk w = {c, prefix, (size_t)n};
+    informer_foreach(c->sandboxes, enqueue_in_ns, &w);
+}
+
+static void on_namespace_update(void *arg, const char *key, const void *old, const void *obj)
+{
+    const struct namespace_obj *a = old, *b = obj;
+    if (strcmp(a->labels, b->labels) != 0)
+        on_namespace(arg, key, obj);
+}
+
 /* Work starts once every cache is complete (reconciling earlier would
  * create what exists) and, with leader election, once this replica leads. */
 static void maybe_start_work(struct ctl *c)
@@ -311,10 +334,11 @@ static int on_http(void *arg, const char *method, const char *path, struct buf *
     }
     if (strcmp(path, "/metrics") == 0) {
         *content_type = "text/plain; version=0.0.4; charset=utf-8";
-        struct metrics_sources src = {c->client,
-                                      workers_queue(c->workers),
-                                      {c->sandboxes, c->pods, c->policies, c->classes},
-                                      c->synced >= INFORMERS};
+        struct metrics_sources src = {
+            c->client,
+            workers_queue(c->workers),
+            {c->sandboxes, c->pods, c->policies, c->classes, c->namespaces},
+            c->synced >= INFORMERS};
         return metrics_render(workers_metrics(c->workers), &src, body) == 0 ? 200 : 500;
     }
     buf_append_str(body, "not found: try /healthz, /readyz or /metrics\n");
@@ -422,6 +446,8 @@ int controller_run(const struct controller_opts *o, const struct kube_config *cf
                                                      on_informer_error};
     static const struct informer_handlers policy_h = {on_policy, on_policy_update, on_policy,
                                                       on_synced, on_informer_error};
+    static const struct informer_handlers namespace_h = {on_namespace, on_namespace_update, NULL,
+                                                         on_synced, on_informer_error};
     make_identity(c.identity, sizeof(c.identity));
     if (new_informer(&c, &KAGE_SANDBOXES, NULL, observed_decode_sandbox, NULL, &sandbox_h,
                      &c.sandboxes) ||
@@ -429,16 +455,26 @@ int controller_run(const struct controller_opts *o, const struct kube_config *cf
                      &pod_h, &c.pods) ||
         new_informer(&c, &KUBE_NETWORK_POLICIES, LABEL_MANAGED_BY "=kage", observed_decode_policy,
                      NULL, &policy_h, &c.policies) ||
-        new_informer(&c, &KAGE_SANDBOXCLASSES, NULL, class_decode, NULL, &class_h, &c.classes)) {
+        new_informer(&c, &KAGE_SANDBOXCLASSES, NULL, class_decode, NULL, &class_h, &c.classes) ||
+        new_informer(&c, &KUBE_NAMESPACES, NULL, selector_decode_namespace, NULL, &namespace_h,
+                     &c.namespaces)) {
         fprintf(stderr, "kage-controller: out of memory\n");
         return 1;
     }
-    struct workers_opts wo = {c.loop,        c.client,  c.sandboxes,          c.pods,
-                              c.policies,    c.classes, c.opts.runtime_class, c.identity,
-                              c.opts.workers};
+    struct workers_opts wo = {.loop = c.loop,
+                              .client = c.client,
+                              .sandboxes = c.sandboxes,
+                              .pods = c.pods,
+                              .policies = c.policies,
+                              .classes = c.classes,
+                              .namespaces = c.namespaces,
+                              .runtime_class = c.opts.runtime_class,
+                              .identity = c.identity,
+                              .require_class = c.opts.require_class,
+                              .workers = c.opts.workers};
     c.workers = workers_new(&wo);
     if (!c.workers || informer_start(c.sandboxes) || informer_start(c.pods) ||
-        informer_start(c.policies) || informer_start(c.classes)) {
+        informer_start(c.policies) || informer_start(c.classes) || informer_start(c.namespaces)) {
         fprintf(stderr, "kage-controller: out of memory\n");
         return 1;
     }

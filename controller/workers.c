@@ -14,6 +14,7 @@
 #include "events.h"
 #include "kube/path.h"
 #include "ledger.h"
+#include "reconcile/selector.h"
 #include "sync.h"
 
 const struct kube_resource KAGE_SANDBOXES = {"kage.dev", "v1alpha1", "sandboxes", "Sandbox", true};
@@ -89,6 +90,12 @@ static void env_baseline_written(void *arg, const char *ns)
 static void env_quota_waiting(void *arg, const char *ns)
 {
     ledger_quota_waiting(((struct workers *)arg)->ledger, ns);
+}
+
+static const char *env_namespace_labels(void *arg, const char *ns)
+{
+    const struct namespace_obj *n = informer_get(((struct workers *)arg)->o.namespaces, ns);
+    return n ? n->labels : NULL;
 }
 
 static uint64_t env_now_ms(void *arg)
@@ -261,12 +268,14 @@ struct workers *workers_new(const struct workers_opts *o)
                .baseline_recent = env_baseline_recent,
                .baseline_written = env_baseline_written,
                .quota_waiting = env_quota_waiting,
+               .namespace_labels = env_namespace_labels,
                .now_ms = env_now_ms,
                .wall = env_wall,
                .queued = env_queued,
                .event = env_event,
                .count = env_count,
-               .runtime_class = o->runtime_class},
+               .runtime_class = o->runtime_class,
+               .require_class = o->require_class},
         .sandbox = env_sandbox,
         .memory = env_memory,
         .forget = env_forget,

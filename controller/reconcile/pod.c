@@ -35,7 +35,9 @@ static bool remove_pod(struct reconcile *r, struct reconcile_action *act)
         snprintf(why, sizeof(why), "%s", r->paused ? "paused" : "expired");
     else
         snprintf(why, sizeof(why), "blocked (%s)",
-                 r->invalid ? "InvalidSpec" : r->block_reason[0] ? r->block_reason : "unknown");
+                 r->invalid           ? "InvalidSpec"
+                 : r->block_reason[0] ? r->block_reason
+                                      : "unknown");
     char note[600];
     snprintf(note, sizeof(note), "the sandbox is %s: removing pod %s", why, r->name);
     reconcile__event(r, false, "PodRemoved", "Delete", note);

@@ -13,31 +13,69 @@
 #include "reconcile/class.h"
 #include "reconcile/reconcile.h"
 #include "reconcile/render.h"
+#include "reconcile/selector.h"
 
 /* The class of the Sandbox (NULL: none applies), or a ClassNotFound block. */
+/* Whether class c may be used in the namespace with labels ns_labels:
+ * its namespaceSelector selects it (unset selects every namespace). */
+static bool class_admits(const struct class_obj *c, const json_t *ns_labels)
+{
+    if (!strstr(c->spec, "\"namespaceSelector\""))
+        return true;
+    json_error_t e;
+    json_t *spec = json_loads(c->spec, JSON_ALLOW_NUL, &e);
+    bool ok = spec && selector_matches(json_object_get(spec, "namespaceSelector"), ns_labels);
+    json_decref(spec);
+    return ok;
+}
+
+/* The class of the Sandbox (NULL: none applies), or a block: the named
+ * class is missing or not for this namespace, or several defaults apply. */
 static const struct class_obj *resolve_class(struct reconcile *r)
 {
     json_t *spec = json_object_get(r->sbx, "spec");
     const char *want = json_string_value(json_object_get(spec, "sandboxClassName"));
+    const char *text = r->env->namespace_labels(r->env->arg, r->ns);
+    json_error_t e;
+    json_t *labels = text ? json_loads(text, 0, &e) : NULL;
+    const struct class_obj *c = NULL;
     if (want) {
-        const struct class_obj *c = r->env->class_named(r->env->arg, want);
+        c = r->env->class_named(r->env->arg, want);
         if (!c)
             reconcile__block(r, "ClassNotFound", false,
                              "SandboxClass %s does not exist; create it or change "
                              "spec.sandboxClassName",
                              want);
+        else if (!class_admits(c, labels))
+            reconcile__block(r, "ClassNotAllowed", false,
+                             "SandboxClass %s may not be used in namespace %s: its "
+                             "namespaceSelector does not select it; use a class granted to this "
+                             "namespace",
+                             want, r->ns);
+        if (r->block_reason[0])
+            c = NULL;
+        json_decref(labels);
         return c;
     }
-    const struct class_obj *found[2];
-    size_t n = r->env->class_defaults(r->env->arg, found, 2);
-    if (n > 1) {
+    const struct class_obj *found[8], *fit[2];
+    size_t n = r->env->class_defaults(r->env->arg, found, 8), k = 0;
+    for (size_t i = 0; i < n && i < 8; i++)
+        if (class_admits(found[i], labels) && k++ < 2)
+            fit[k - 1] = found[i];
+    json_decref(labels);
+    if (k > 1) {
         reconcile__block(r, "ClassNotFound", false,
                          "%zu SandboxClasses are marked default (%s, %s%s): mark one, or set "
                          "spec.sandboxClassName",
-                         n, found[0]->name, found[1]->name, n > 2 ? ", ..." : "");
+                         k, fit[0]->name, fit[1]->name, k > 2 ? ", ..." : "");
         return NULL;
     }
-    return n == 1 ? found[0] : NULL;
+    if (k == 0 && r->env->require_class)
+        reconcile__block(r, "NoClass", false,
+                         "no SandboxClass applies in namespace %s: set spec.sandboxClassName to "
+                         "a class granted to it, or ask for a default class that selects it",
+                         r->ns);
+    return k == 1 ? fit[0] : NULL;
 }
 
 /* Seconds since the epoch of an RFC 3339 UTC time ("...Z"), or -1. */

@@ -53,6 +53,8 @@ struct reconcile_env {
     void (*baseline_written)(void *arg, const char *ns);
     /* A sandbox of ns waits for quota: a pod going there should wake it. */
     void (*quota_waiting)(void *arg, const char *ns);
+    /* The labels of namespace ns as canonical JSON, NULL when not cached. */
+    const char *(*namespace_labels)(void *arg, const char *ns);
     uint64_t (*now_ms)(void *arg); /* monotonic, milliseconds */
     time_t (*wall)(void *arg);     /* seconds since the epoch */
     size_t (*queued)(void *arg);   /* other sandboxes waiting for a reconcile */
@@ -61,6 +63,7 @@ struct reconcile_env {
                   const char *note);
     void (*count)(void *arg, enum reconcile_counter what);
     const char *runtime_class; /* the default runtimeClassName */
+    bool require_class;        /* no class applies: no pod (fail closed) */
 };
 
 enum reconcile_verb {

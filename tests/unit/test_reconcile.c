@@ -253,6 +253,48 @@ static void arrange_invalid_after_expiry(struct world *w)
     w->wall = WORLD_NOW + 7200;
 }
 
+static void arrange_team_a(struct world *w)
+{
+    w->ns_labels = "{\"team\":\"a\"}";
+}
+
+static void arrange_class_for_team_b(struct world *w)
+{
+    arrange_team_a(w);
+    world_class(w, "{'metadata':{'name':'small'},'spec':{'namespaceSelector':{'matchLabels':"
+                   "{'team':'b'}}}}");
+}
+
+static void arrange_class_for_teams_a_b(struct world *w)
+{
+    arrange_team_a(w);
+    world_class(w, "{'metadata':{'name':'small'},'spec':{'namespaceSelector':{"
+                   "'matchExpressions':[{'key':'team','operator':'In','values':['a','b']}]}}}");
+}
+
+static void arrange_strict_default_for_team_b(struct world *w)
+{
+    arrange_team_a(w);
+    w->env.rc.require_class = true;
+    world_class(w, "{'metadata':{'name':'fast','annotations':{'sandboxclass.kage.dev/"
+                   "is-default-class':'true'}},'spec':{'namespaceSelector':{'matchLabels':"
+                   "{'team':'b'}}}}");
+}
+
+static void arrange_strict_default_for_team_a(struct world *w)
+{
+    arrange_team_a(w);
+    w->env.rc.require_class = true;
+    world_class(w, "{'metadata':{'name':'fast','annotations':{'sandboxclass.kage.dev/"
+                   "is-default-class':'true'}},'spec':{'runtimeClassName':'kata-qemu',"
+                   "'namespaceSelector':{'matchLabels':{'team':'a'}}}}");
+}
+
+static void arrange_namespace_relabelled(struct world *w)
+{
+    w->ns_labels = "{\"team\":\"z\"}";
+}
+
 static void arrange_burst(struct world *w)
 {
     w->queued = 5;
@@ -670,6 +712,58 @@ static const struct row rows[] = {
      OUTCOME_DONE,
      0,
      "Normal Expired: the lifetime ended at 2026-09-21T15:13:20Z; deleting the Sandbox"},
+    {"a class not granted to the namespace gives no pod, and nothing is written",
+     "{'image':'python:3.12-slim','sandboxClassName':'small'}",
+     false,
+     arrange_class_for_team_b,
+     {{0}},
+     {STATUS_RQ},
+     "ClassNotAllowed",
+     OUTCOME_DONE,
+     0,
+     "Warning ClassNotAllowed: SandboxClass small may not be used in namespace team-a: its "
+     "namespaceSelector does not select it"},
+    {"a class granted to the namespace by an expression is used",
+     "{'image':'python:3.12-slim','sandboxClassName':'small'}",
+     false,
+     arrange_class_for_teams_a_b,
+     {{0}},
+     {BASELINE, POLICY, POD, STATUS_RQ},
+     "PodStarting",
+     OUTCOME_DONE,
+     0,
+     "Normal PodCreated"},
+    {"a running sandbox whose namespace loses its class's label fails closed",
+     "{'image':'python:3.12-slim','sandboxClassName':'team-a'}",
+     true,
+     arrange_namespace_relabelled,
+     {{0}},
+     {"PUT networkpolicies/" WORLD_NAME " if uid=" POLICY_UID,
+      "DELETE pods/" WORLD_NAME " if uid=" POD_UID, STATUS_RQ},
+     "ClassNotAllowed",
+     OUTCOME_DONE,
+     0,
+     "Normal PodRemoved: the sandbox is blocked (ClassNotAllowed): removing pod agent"},
+    {"with a class required, a default class for other namespaces leaves the sandbox without one",
+     SPEC,
+     false,
+     arrange_strict_default_for_team_b,
+     {{0}},
+     {STATUS_RQ},
+     "NoClass",
+     OUTCOME_DONE,
+     0,
+     "Warning NoClass: no SandboxClass applies in namespace team-a: set spec.sandboxClassName"},
+    {"with a class required, the default class granted to the namespace applies",
+     SPEC,
+     false,
+     arrange_strict_default_for_team_a,
+     {{0}},
+     {BASELINE, POLICY, POD, STATUS_RQ},
+     "PodStarting",
+     OUTCOME_DONE,
+     0,
+     "Normal PodCreated: created pod agent (runtime class kata-qemu)"},
     {"under a burst, a just-made pod's first status waits up to 10 s",
      SPEC,
      false,
@@ -697,6 +791,9 @@ static void run_row(void **state)
     const struct row *row = *state;
     struct world *w = world_new();
     world_class(w, "{'metadata':{'name':'small'},'spec':{}}"); /* open, until a row changes it */
+    world_class(w, "{'metadata':{'name':'team-a'},'spec':{'namespaceSelector':{'matchLabels':"
+                   "{'team':'a'}}}}");
+    w->ns_labels = "{\"kubernetes.io/metadata.name\":\"team-a\",\"team\":\"a\"}";
     if (row->settled)
         settle(w, row->spec);
     else

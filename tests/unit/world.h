@@ -43,7 +43,8 @@ struct world {
     struct stored policies[WORLD_MAX];
     struct class_obj *classes[WORLD_MAX];
     unsigned npods, npolicies, nclasses;
-    bool watch_follows; /* successful writes show in the cache at once */
+    bool watch_follows;    /* successful writes show in the cache at once */
+    const char *ns_labels; /* the namespace's labels (JSON), NULL: not cached */
     /* the clocks and the queue */
     uint64_t now_ms;
     time_t wall;
@@ -267,6 +268,13 @@ static void w_quota_waiting(void *arg, const char *ns)
     ledger_quota_waiting(w->ledger, ns);
 }
 
+static const char *w_namespace_labels(void *arg, const char *ns)
+{
+    struct world *w = arg;
+    assert_string_equal(ns, WORLD_NS);
+    return w->ns_labels;
+}
+
 static uint64_t w_now_ms(void *arg)
 {
     return ((struct world *)arg)->now_ms;
@@ -375,6 +383,7 @@ static struct world *world_new(void)
     w->ledger = ledger_new();
     assert_non_null(w->ledger);
     w->now_ms = WORLD_LOOP_MS;
+    w->ns_labels = "{\"kubernetes.io/metadata.name\":\"" WORLD_NS "\"}";
     w->wall = WORLD_NOW;
     w->env = (struct sync_env){
         .rc = {.arg = w,
@@ -385,6 +394,7 @@ static struct world *world_new(void)
                .baseline_recent = w_baseline_recent,
                .baseline_written = w_baseline_written,
                .quota_waiting = w_quota_waiting,
+               .namespace_labels = w_namespace_labels,
                .now_ms = w_now_ms,
                .wall = w_wall,
                .queued = w_queued,
