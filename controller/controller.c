@@ -361,6 +361,7 @@ static void release(void *arg)
     informer_close(c->pods, closed, NULL);
     informer_close(c->policies, closed, NULL);
     informer_close(c->classes, closed, NULL);
+    informer_close(c->namespaces, closed, NULL);
     if (c->http)
         httpd_close(c->http, closed, NULL);
     c->http = NULL;
