@@ -217,6 +217,8 @@ int reconcile_init(struct reconcile *r, const struct reconcile_env *env, struct 
         check_lifetime(r, true);
         return fail_closed(r);
     }
+    const char *foreign = json_string_value(json_object_get(class_spec, "foreignPolicies"));
+    r->foreign_report = foreign && strcmp(foreign, "Report") == 0;
     /* The class may have set the lifetime (its maximum). */
     check_lifetime(r, false);
     r->pod_unwanted = r->paused || r->expired;

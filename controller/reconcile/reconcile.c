@@ -74,6 +74,20 @@ static bool take_policy_written(struct reconcile *r, const struct reconcile_answ
     return false;
 }
 
+/* A policy of the name kage needs is someone else's (or one of kage's
+ * that lost its owner, which kage no longer trusts): it is left alone,
+ * and the sandbox's pod goes, as nothing says what that policy allows. */
+static void not_ours(struct reconcile *r, const char *name, bool baseline)
+{
+    reconcile__block(r, "NameConflict", true,
+                     "NetworkPolicy %s/%s exists and is not %s; kage leaves it alone and creates "
+                     "no pod until it is renamed or removed",
+                     r->ns, name, baseline ? "managed by kage" : "owned by this Sandbox");
+    r->outcome = outcome_retry();
+    r->pod_unwanted = true;
+    reconcile__go(r, STEP_POD, "policy not kage's");
+}
+
 /* After a 409 AlreadyExists: is the object there kage's (a cache lag) or
  * someone else's (a name conflict)? */
 static bool take_policy_read(struct reconcile *r, const struct reconcile_answer *a,
@@ -103,11 +117,8 @@ static bool take_policy_read(struct reconcile *r, const struct reconcile_answer 
                  r->ns, "policy", name);
         return restore_policy(r, act, reconcile__uid_of(a->json), note);
     } else {
-        reconcile__block(r, "NameConflict", true,
-                         "NetworkPolicy %s/%s exists and is not %s; kage leaves it alone and "
-                         "creates no pod until it is renamed or removed",
-                         r->ns, name, baseline ? "managed by kage" : "owned by this Sandbox");
-        r->outcome = outcome_retry();
+        not_ours(r, name, baseline);
+        return false;
     }
     reconcile__go(r, STEP_STATUS, "policy not in place");
     return false;
@@ -133,11 +144,8 @@ static bool step_policy(struct reconcile *r, struct reconcile_action *act)
                          key);
         r->outcome = outcome_after(1000);
     } else if (obs && !baseline && (!obs->owned || strcmp(obs->owner_uid, r->uid) != 0)) {
-        reconcile__block(r, "NameConflict", true,
-                         "NetworkPolicy %s exists and is not owned by this Sandbox; kage leaves "
-                         "it alone and creates no pod until it is renamed or removed",
-                         key);
-        r->outcome = outcome_retry();
+        not_ours(r, name, false);
+        return false;
     } else if (obs && strcmp(obs->spec_hash, want) == 0 && !obs->deleting) {
         policy_in_place(r);
         return false;

@@ -183,3 +183,40 @@ def test_a_running_sandbox_whose_class_goes_fails_closed(kubectl, strict, make_n
     assert any(e["reason"] == "PolicyNarrowed" and e["note"] ==
                f"NetworkPolicy {ns}/orphan narrowed to allow nothing while the sandbox is "
                "blocked" for e in events)
+
+
+def test_a_policy_not_kages_that_selects_a_sandbox_takes_its_pod_away(kubectl, strict,
+                                                                       make_namespace, classes):
+    """NetworkPolicies add up: one that is not kage's and selects a sandbox
+    pod may let it reach more than its allow list. The pod goes until that
+    policy does."""
+    ns = make_namespace("tnt", RESTRICTED)
+    cls = classes(f"plain-{RUN}", {})
+    kubectl.apply(sandbox(ns, "watched", sandboxClassName=cls))
+    wait_reason(kubectl, ns, "watched", "SandboxReady", timeout=30)
+    kubectl.apply({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                   "metadata": {"name": "let-out", "namespace": ns},
+                   "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{}]}})
+    sbx = wait_reason(kubectl, ns, "watched", "ForeignPolicy", timeout=30)
+    message = (f"NetworkPolicy {ns}/let-out, not kage's, selects this sandbox's pod and may let "
+               "it reach more than its own policy allows; kage removes the pod until the "
+               "policy goes")
+    assert ready(sbx) == ("False", "ForeignPolicy", message)
+    isolated = condition(sbx, "NetworkIsolated")
+    assert (isolated["status"], isolated["reason"]) == ("False", "ForeignPolicy")
+    wait_for_gone(kubectl, ns, "pod", "watched")
+
+    kubectl.run("-n", ns, "delete", "networkpolicy", "let-out")
+    wait_reason(kubectl, ns, "watched", "SandboxReady", timeout=30)
+
+
+def test_kages_own_policy_that_lost_its_owner_is_not_trusted(kubectl, strict, make_namespace,
+                                                            classes):
+    ns = make_namespace("tnt", RESTRICTED)
+    cls = classes(f"plain2-{RUN}", {})
+    kubectl.apply(sandbox(ns, "disowned", sandboxClassName=cls))
+    wait_reason(kubectl, ns, "disowned", "SandboxReady", timeout=30)
+    kubectl.run("-n", ns, "patch", "networkpolicy", "disowned", "--type=json",
+                "-p", '[{"op":"remove","path":"/metadata/ownerReferences"}]')
+    wait_reason(kubectl, ns, "disowned", "NameConflict", timeout=30)
+    wait_for_gone(kubectl, ns, "pod", "disowned")

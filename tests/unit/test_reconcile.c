@@ -295,6 +295,30 @@ static void arrange_namespace_relabelled(struct world *w)
     w->ns_labels = "{\"team\":\"z\"}";
 }
 
+static void arrange_foreign_open_policy(struct world *w)
+{
+    world_put(w, false,
+              parse("{'metadata':{'name':'open-egress','namespace':'team-a','uid':'theirs-2'},"
+                    "'spec':{'podSelector':{},'egress':[{}],'policyTypes':['Egress']}}"));
+}
+
+static void arrange_foreign_web_policy(struct world *w)
+{
+    world_put(w, false,
+              parse("{'metadata':{'name':'web','namespace':'team-a','uid':'theirs-3'},"
+                    "'spec':{'podSelector':{'matchLabels':{'app':'web'}},'egress':[{}]}}"));
+}
+
+static void disown(json_t *obj)
+{
+    json_object_del(json_object_get(obj, "metadata"), "ownerReferences");
+}
+
+static void arrange_policy_disowned(struct world *w)
+{
+    world_edit(w, false, WORLD_NAME, disown);
+}
+
 static void arrange_burst(struct world *w)
 {
     w->queued = 5;
@@ -764,6 +788,50 @@ static const struct row rows[] = {
      OUTCOME_DONE,
      0,
      "Normal PodCreated: created pod agent (runtime class kata-qemu)"},
+    {"a policy not kage's that selects the pod takes the pod away",
+     SPEC,
+     true,
+     arrange_foreign_open_policy,
+     {{0}},
+     {"DELETE pods/" WORLD_NAME " if uid=" POD_UID, STATUS_RQ},
+     "ForeignPolicy",
+     OUTCOME_DONE,
+     0,
+     "Warning ForeignPolicy: NetworkPolicy team-a/open-egress, not kage's, selects this "
+     "sandbox's pod and may let it reach more than its own policy allows; kage removes the pod "
+     "until the policy goes"},
+    {"a policy not kage's that selects other pods changes nothing",
+     SPEC,
+     true,
+     arrange_foreign_web_policy,
+     {{0}},
+     {NULL},
+     NULL,
+     OUTCOME_DONE,
+     0,
+     NULL},
+    {"a class that reports foreign policies keeps the pod and says it is not isolated",
+     "{'image':'python:3.12-slim','sandboxClassName':'reporting'}",
+     true,
+     arrange_foreign_open_policy,
+     {{0}},
+     {STATUS_RQ},
+     "SandboxReady",
+     OUTCOME_DONE,
+     0,
+     "Warning ForeignPolicy: NetworkPolicy team-a/open-egress, not kage's, selects this "
+     "sandbox's pod and may let it reach more than its own policy allows; its class says to "
+     "report it only"},
+    {"kage's own policy that lost its owner is not trusted: the pod goes",
+     SPEC,
+     true,
+     arrange_policy_disowned,
+     {{0}},
+     {"DELETE pods/" WORLD_NAME " if uid=" POD_UID, STATUS_RQ},
+     "NameConflict",
+     OUTCOME_RETRY,
+     0,
+     "Warning NameConflict: NetworkPolicy team-a/agent exists and is not owned by this Sandbox"},
     {"under a burst, a just-made pod's first status waits up to 10 s",
      SPEC,
      false,
@@ -791,6 +859,7 @@ static void run_row(void **state)
     const struct row *row = *state;
     struct world *w = world_new();
     world_class(w, "{'metadata':{'name':'small'},'spec':{}}"); /* open, until a row changes it */
+    world_class(w, "{'metadata':{'name':'reporting'},'spec':{'foreignPolicies':'Report'}}");
     world_class(w, "{'metadata':{'name':'team-a'},'spec':{'namespaceSelector':{'matchLabels':"
                    "{'team':'a'}}}}");
     w->ns_labels = "{\"kubernetes.io/metadata.name\":\"team-a\",\"team\":\"a\"}";
@@ -978,6 +1047,27 @@ static void a_sandbox_gone_is_forgotten(void **state)
 /* The Sandbox is deleted, and kage's memory of it forgotten, while a
  * request of its reconcile is in flight: the reconcile ends without
  * touching what was freed (ASan watches this one). */
+/* A class that reports: NetworkIsolated says which policy, by name. */
+static void a_reported_foreign_policy_shows_in_network_isolated(void **state)
+{
+    (void)state;
+    struct world *w = world_new();
+    world_class(w, "{'metadata':{'name':'reporting'},'spec':{'foreignPolicies':'Report'}}");
+    settle(w, "{'image':'python:3.12-slim','sandboxClassName':'reporting'}");
+    arrange_foreign_open_policy(w);
+    world_reconcile(w);
+    assert_int_equal(w->nrequests, 1);
+    json_t *conds = json_object_get(json_object_get(w->bodies[0], "status"), "conditions");
+    json_t *net = json_array_get(conds, 1);
+    assert_string_equal(json_string_value(json_object_get(net, "type")), "NetworkIsolated");
+    assert_string_equal(json_string_value(json_object_get(net, "status")), "False");
+    assert_string_equal(json_string_value(json_object_get(net, "reason")), "ForeignPolicy");
+    assert_string_equal(json_string_value(json_object_get(net, "message")),
+                        "NetworkPolicy open-egress, not kage's, also selects the sandbox's pod: "
+                        "egress may reach more than its own policy allows");
+    world_free(w);
+}
+
 static void a_sandbox_forgotten_mid_reconcile_is_safe(void **state)
 {
     (void)state;
@@ -999,7 +1089,7 @@ static void a_sandbox_forgotten_mid_reconcile_is_safe(void **state)
 int main(void)
 {
     log_set_level(LOG_ERROR);
-    struct CMUnitTest tests[sizeof(rows) / sizeof(rows[0]) + 8];
+    struct CMUnitTest tests[sizeof(rows) / sizeof(rows[0]) + 16];
     size_t n = 0;
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
         tests[n++] = (struct CMUnitTest){rows[i].name, run_row, NULL, NULL, (void *)&rows[i]};
@@ -1012,6 +1102,7 @@ int main(void)
         cmocka_unit_test(a_lifetime_ahead_is_a_deadline),
         cmocka_unit_test(a_sandbox_gone_is_forgotten),
         cmocka_unit_test(a_sandbox_forgotten_mid_reconcile_is_safe),
+        cmocka_unit_test(a_reported_foreign_policy_shows_in_network_isolated),
     };
     for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++)
         tests[n++] = more[i];

@@ -268,6 +268,24 @@ static void w_quota_waiting(void *arg, const char *ns)
     ledger_quota_waiting(w->ledger, ns);
 }
 
+/* The cache's policies that are not kage's own, as the controller's
+ * watch of every NetworkPolicy tells them. */
+static void w_foreign_policies(void *arg, const char *ns,
+                               bool (*cb)(void *cbarg, const char *name,
+                                          const struct policy_obj *p),
+                               void *cbarg)
+{
+    struct world *w = arg;
+    assert_string_equal(ns, WORLD_NS);
+    for (unsigned i = 0; i < w->npolicies; i++) {
+        const struct policy_obj *p = w->policies[i].decoded;
+        if (p->managed && (p->owned || strcmp(w->policies[i].name, BASELINE_POLICY) == 0))
+            continue;
+        if (!cb(cbarg, w->policies[i].name, p))
+            return;
+    }
+}
+
 static const char *w_namespace_labels(void *arg, const char *ns)
 {
     struct world *w = arg;
@@ -394,6 +412,7 @@ static struct world *world_new(void)
                .baseline_recent = w_baseline_recent,
                .baseline_written = w_baseline_written,
                .quota_waiting = w_quota_waiting,
+               .foreign_policies = w_foreign_policies,
                .namespace_labels = w_namespace_labels,
                .now_ms = w_now_ms,
                .wall = w_wall,
