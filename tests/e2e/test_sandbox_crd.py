@@ -234,12 +234,12 @@ def test_invalid_sandbox_is_refused_naming_the_field(kubectl, ns, manifest, erro
 
 
 def test_unknown_field_is_refused_by_strict_field_validation(kubectl, ns):
-    manifest = sandbox("unknown-field", imagePullPolicy="Always")
+    manifest = sandbox("unknown-field", hostNetwork=True)
     proc = kubectl.apply(manifest, "-n", ns, "--validate=strict", check=False)
     assert proc.returncode == 1
     assert (
         'Sandbox in version "v1alpha1" cannot be handled as a Sandbox: '
-        'strict decoding error: unknown field "spec.imagePullPolicy"'
+        'strict decoding error: unknown field "spec.hostNetwork"'
     ) in proc.stderr
     gone = kubectl.run("-n", ns, "get", "sandbox", "unknown-field", check=False)
     assert gone.returncode == 1
