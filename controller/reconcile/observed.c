@@ -210,7 +210,7 @@ void *observed_decode_policy(json_t *obj, char *err, size_t errlen)
     json_t *spec = json_object_get(obj, "spec");
     json_t *sel = json_object_get(spec, "podSelector");
     char *seltext =
-        json_dumps(json_is_object(sel) ? sel : json_object(), JSON_COMPACT | JSON_SORT_KEYS);
+        json_is_object(sel) ? json_dumps(sel, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");
     struct packer p = {0};
     pack(&p, F(uid), str(md, "uid"), SHORT_MAX);
     pack(&p, F(owner_uid), owner, SHORT_MAX);
