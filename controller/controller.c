@@ -25,9 +25,10 @@
 #include "metrics.h"
 #include "reconcile/class.h"
 #include "reconcile/observed.h"
+#include "reconcile/selector.h"
 #include "workers.h"
 
-#define INFORMERS 4
+#define INFORMERS 6
 
 /* The controller: private to this file. A reconcile sees it only through
  * the sync_env below. */
@@ -38,6 +39,8 @@ struct ctl {
     struct informer *pods;
     struct informer *policies;
     struct informer *classes;
+    struct informer *namespaces;
+    struct informer *all_policies; /* every NetworkPolicy: those not kage's may select its pods */
     struct workers *workers; /* reconciling starts once every cache has synced (and we lead) */
     struct httpd *http;
     struct leader *leader;
@@ -242,6 +245,81 @@ static void enqueue_all(void *arg, const char *key, const void *obj)
     enqueue(arg, key);
 }
 
+/* Whether policy key (namespace/name) is not one of kage's own. */
+static bool foreign_policy(const char *key, const struct policy_obj *p)
+{
+    const char *slash = strchr(key, '/');
+    return !(p->managed && (p->owned || (slash && strcmp(slash + 1, BASELINE_POLICY) == 0)));
+}
+
+/* Every sandbox of the namespace of key looks again. */
+static void enqueue_namespace_of(struct ctl *c, const char *key)
+{
+    const char *slash = strchr(key, '/');
+    char prefix[300];
+    int n = slash ? snprintf(prefix, sizeof(prefix), "%.*s/", (int)(slash - key), key) : -1;
+    if (n <= 0 || (size_t)n >= sizeof(prefix) || !workers_started(c->workers))
+        return;
+    struct ns_walk w = {c, prefix, (size_t)n};
+    informer_foreach(c->sandboxes, enqueue_in_ns, &w);
+}
+
+/* A NetworkPolicy not kage's came, changed or went: it may select sandbox
+ * pods of its namespace, which then look again. */
+static void on_any_policy(void *arg, const char *key, const void *obj)
+{
+    struct ctl *c = arg;
+    if (!foreign_policy(key, obj))
+        return;
+    const char *slash = strchr(key, '/');
+    if (slash)
+        ledger_foreign_count(workers_ledger(c->workers), key, (size_t)(slash - key), +1);
+    enqueue_namespace_of(c, key);
+}
+
+static void on_any_policy_update(void *arg, const char *key, const void *old, const void *obj)
+{
+    struct ctl *c = arg;
+    bool was = foreign_policy(key, old), is = foreign_policy(key, obj);
+    const char *slash = strchr(key, '/');
+    if (slash && was != is)
+        ledger_foreign_count(workers_ledger(c->workers), key, (size_t)(slash - key), is ? +1 : -1);
+    if ((was || is) && !observed_policy_same(old, obj))
+        enqueue_namespace_of(c, key);
+}
+
+static void on_any_policy_gone(void *arg, const char *key, const void *obj)
+{
+    struct ctl *c = arg;
+    if (!foreign_policy(key, obj))
+        return;
+    const char *slash = strchr(key, '/');
+    if (slash)
+        ledger_foreign_count(workers_ledger(c->workers), key, (size_t)(slash - key), -1);
+    enqueue_namespace_of(c, key);
+}
+
+/* A namespace came or its labels changed: which classes its Sandboxes may
+ * use may have changed with them. */
+static void on_namespace(void *arg, const char *key, const void *obj)
+{
+    (void)obj;
+    struct ctl *c = arg;
+    char prefix[300];
+    int n = snprintf(prefix, sizeof(prefix), "%s/", key);
+    if (n <= 0 || (size_t)n >= sizeof(prefix) || !workers_started(c->workers))
+        return;
+    struct ns_walk w = {c, prefix, (size_t)n};
+    informer_foreach(c->sandboxes, enqueue_in_ns, &w);
+}
+
+static void on_namespace_update(void *arg, const char *key, const void *old, const void *obj)
+{
+    const struct namespace_obj *a = old, *b = obj;
+    if (strcmp(a->labels, b->labels) != 0)
+        on_namespace(arg, key, obj);
+}
+
 /* Work starts once every cache is complete (reconciling earlier would
  * create what exists) and, with leader election, once this replica leads. */
 static void maybe_start_work(struct ctl *c)
@@ -311,10 +389,11 @@ static int on_http(void *arg, const char *method, const char *path, struct buf *
     }
     if (strcmp(path, "/metrics") == 0) {
         *content_type = "text/plain; version=0.0.4; charset=utf-8";
-        struct metrics_sources src = {c->client,
-                                      workers_queue(c->workers),
-                                      {c->sandboxes, c->pods, c->policies, c->classes},
-                                      c->synced >= INFORMERS};
+        struct metrics_sources src = {
+            c->client,
+            workers_queue(c->workers),
+            {c->sandboxes, c->pods, c->policies, c->classes, c->namespaces},
+            c->synced >= INFORMERS};
         return metrics_render(workers_metrics(c->workers), &src, body) == 0 ? 200 : 500;
     }
     buf_append_str(body, "not found: try /healthz, /readyz or /metrics\n");
@@ -337,6 +416,8 @@ static void release(void *arg)
     informer_close(c->pods, closed, NULL);
     informer_close(c->policies, closed, NULL);
     informer_close(c->classes, closed, NULL);
+    informer_close(c->namespaces, closed, NULL);
+    informer_close(c->all_policies, closed, NULL);
     if (c->http)
         httpd_close(c->http, closed, NULL);
     c->http = NULL;
@@ -422,6 +503,10 @@ int controller_run(const struct controller_opts *o, const struct kube_config *cf
                                                      on_informer_error};
     static const struct informer_handlers policy_h = {on_policy, on_policy_update, on_policy,
                                                       on_synced, on_informer_error};
+    static const struct informer_handlers all_policy_h = {
+        on_any_policy, on_any_policy_update, on_any_policy_gone, on_synced, on_informer_error};
+    static const struct informer_handlers namespace_h = {on_namespace, on_namespace_update, NULL,
+                                                         on_synced, on_informer_error};
     make_identity(c.identity, sizeof(c.identity));
     if (new_informer(&c, &KAGE_SANDBOXES, NULL, observed_decode_sandbox, NULL, &sandbox_h,
                      &c.sandboxes) ||
@@ -429,16 +514,30 @@ int controller_run(const struct controller_opts *o, const struct kube_config *cf
                      &pod_h, &c.pods) ||
         new_informer(&c, &KUBE_NETWORK_POLICIES, LABEL_MANAGED_BY "=kage", observed_decode_policy,
                      NULL, &policy_h, &c.policies) ||
-        new_informer(&c, &KAGE_SANDBOXCLASSES, NULL, class_decode, NULL, &class_h, &c.classes)) {
+        new_informer(&c, &KAGE_SANDBOXCLASSES, NULL, class_decode, NULL, &class_h, &c.classes) ||
+        new_informer(&c, &KUBE_NAMESPACES, NULL, selector_decode_namespace, NULL, &namespace_h,
+                     &c.namespaces) ||
+        new_informer(&c, &KUBE_NETWORK_POLICIES, NULL, observed_decode_policy, NULL, &all_policy_h,
+                     &c.all_policies)) {
         fprintf(stderr, "kage-controller: out of memory\n");
         return 1;
     }
-    struct workers_opts wo = {c.loop,        c.client,  c.sandboxes,          c.pods,
-                              c.policies,    c.classes, c.opts.runtime_class, c.identity,
-                              c.opts.workers};
+    struct workers_opts wo = {.loop = c.loop,
+                              .client = c.client,
+                              .sandboxes = c.sandboxes,
+                              .pods = c.pods,
+                              .policies = c.policies,
+                              .all_policies = c.all_policies,
+                              .classes = c.classes,
+                              .namespaces = c.namespaces,
+                              .runtime_class = c.opts.runtime_class,
+                              .identity = c.identity,
+                              .require_class = c.opts.require_class,
+                              .workers = c.opts.workers};
     c.workers = workers_new(&wo);
     if (!c.workers || informer_start(c.sandboxes) || informer_start(c.pods) ||
-        informer_start(c.policies) || informer_start(c.classes)) {
+        informer_start(c.policies) || informer_start(c.classes) || informer_start(c.namespaces) ||
+        informer_start(c.all_policies)) {
         fprintf(stderr, "kage-controller: out of memory\n");
         return 1;
     }

@@ -13,6 +13,7 @@ struct controller_opts {
     unsigned workers;            /* Sandboxes reconciled at once; 0 = 32 */
     const char *http_addr;       /* /healthz, /readyz, /metrics; NULL or "" = none */
     bool leader_elect;           /* reconcile only while holding the Lease */
+    bool require_class;          /* a Sandbox no class applies to gets no pod */
     const char *lease_namespace; /* the Lease's namespace */
     const char *lease_name;      /* the Lease's name */
 };

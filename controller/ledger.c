@@ -11,9 +11,11 @@
 #include <string.h>
 
 struct ledger {
-    void *sandboxes; /* struct sbx_memory */
-    void *baselines; /* struct ns_mark: namespaces whose baseline kage wrote */
-    void *quota;     /* struct ns_mark: namespaces with a sandbox waiting for quota */
+    void *sandboxes;   /* struct sbx_memory */
+    void *baselines;   /* struct ns_mark: namespaces whose baseline kage wrote */
+    void *quota;       /* struct ns_mark: namespaces with a sandbox waiting for quota */
+    void *foreign;     /* struct ns_mark: at = policies not kage's in the namespace */
+    bool foreign_lost; /* a count was lost to ENOMEM: every namespace may hold one */
 };
 
 struct ns_mark {
@@ -46,6 +48,7 @@ void ledger_free(struct ledger *l)
     tdestroy(l->sandboxes, memory_free);
     tdestroy(l->baselines, free);
     tdestroy(l->quota, free);
+    tdestroy(l->foreign, free);
     free(l);
 }
 
@@ -141,6 +144,31 @@ void ledger_quota_waiting(struct ledger *l, const char *ns)
 {
     if (!mark_find(&l->quota, ns))
         mark_set(&l->quota, ns, 0);
+}
+
+void ledger_foreign_count(struct ledger *l, const char *ns, size_t len, int delta)
+{
+    char name[300];
+    if (len >= sizeof(name))
+        return;
+    memcpy(name, ns, len);
+    name[len] = '\0';
+    struct ns_mark *m = mark_find(&l->foreign, name);
+    uint64_t n = m ? m->at : 0;
+    if (delta < 0 && n <= 1) {
+        mark_drop(&l->foreign, name, len);
+        return;
+    }
+    mark_set(&l->foreign, name, delta < 0 ? n - 1 : n + 1);
+    m = mark_find(&l->foreign, name);
+    if (!m || m->at != (delta < 0 ? n - 1 : n + 1))
+        l->foreign_lost = true; /* from now on, look everywhere: slower, never blind */
+}
+
+unsigned long ledger_foreign_policies(const struct ledger *l, const char *ns)
+{
+    const struct ns_mark *m = mark_find(&l->foreign, ns);
+    return l->foreign_lost ? 1 : m ? (unsigned long)m->at : 0;
 }
 
 bool ledger_quota_release(struct ledger *l, const char *ns, size_t len)

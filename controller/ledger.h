@@ -29,6 +29,12 @@ bool ledger_baseline_recent(const struct ledger *l, const char *ns, uint64_t now
 void ledger_baseline_written(struct ledger *l, const char *ns, uint64_t now);
 void ledger_baseline_seen(struct ledger *l, const char *ns, size_t len);
 void ledger_quota_waiting(struct ledger *l, const char *ns);
+/* Counts the NetworkPolicies not kage's own in ns[0..len): delta +1 or -1. */
+void ledger_foreign_count(struct ledger *l, const char *ns, size_t len, int delta);
+/* How many NetworkPolicies not kage's own namespace ns holds (at least 1
+ * for every namespace once a count was lost to ENOMEM). */
+unsigned long ledger_foreign_policies(const struct ledger *l, const char *ns);
+
 /* Takes the quota mark of ns[0..len) off; true when it had one. */
 bool ledger_quota_release(struct ledger *l, const char *ns, size_t len);
 

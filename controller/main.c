@@ -49,6 +49,7 @@ int main(int argc, char **argv)
             .workers = opts.workers,
             .http_addr = opts.http_addr,
             .leader_elect = opts.leader_elect,
+            .require_class = !opts.allow_no_class,
             /* In a cluster, the pod's own namespace; else kage's. */
             .lease_namespace =
                 opts.lease_namespace ? opts.lease_namespace

@@ -188,14 +188,14 @@ int metrics_render(const struct metrics *m, const struct metrics_sources *src, s
                  NULL, (double)qs.retries);
 
     const struct informer *const *infs = src->informers;
-    const char *names[] = {"sandboxes", "pods", "networkpolicies", "sandboxclasses"};
+    const char *names[] = {"sandboxes", "pods", "networkpolicies", "sandboxclasses", "namespaces"};
     rc |= header(b, "kage_cache_objects", "gauge", "Objects in each informer's cache.");
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         snprintf(labels, sizeof(labels), "{resource=\"%s\"}", names[i]);
         rc |= sample(b, "kage_cache_objects", labels, (double)informer_size(infs[i]));
     }
     rc |= header(b, "kage_watch_events_total", "counter", "Watch events applied to each cache.");
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         struct informer_stats is;
         informer_stats(infs[i], &is);
         snprintf(labels, sizeof(labels), "{resource=\"%s\"}", names[i]);
@@ -203,7 +203,7 @@ int metrics_render(const struct metrics *m, const struct metrics_sources *src, s
     }
     rc |= header(b, "kage_watch_restarts_total", "counter",
                  "Watches reopened after an error or a relist, by resource.");
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         struct informer_stats is;
         informer_stats(infs[i], &is);
         snprintf(labels, sizeof(labels), "{resource=\"%s\"}", names[i]);
@@ -217,7 +217,7 @@ int metrics_render(const struct metrics *m, const struct metrics_sources *src, s
         rc |= sample(b, "kage_sandboxes", labels, (double)ph.n[i]);
     }
     rc |= header(b, "kage_relists_total", "counter", "LISTs after the first (410, ERROR events).");
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         struct informer_stats is;
         informer_stats(infs[i], &is);
         snprintf(labels, sizeof(labels), "{resource=\"%s\"}", names[i]);

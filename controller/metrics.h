@@ -32,12 +32,12 @@ struct metrics {
 void metrics_observe(struct metrics *m, double seconds, bool failed);
 
 /* What /metrics reads besides the counters. queue may be NULL (not
- * leading); the informers are those of sandboxes, pods, networkpolicies
- * and sandboxclasses, in that order. */
+ * leading); the informers are those of sandboxes, pods, networkpolicies,
+ * sandboxclasses and namespaces, in that order. */
 struct metrics_sources {
     const struct kube_client *client;
     const struct queue *queue;
-    const struct informer *informers[4];
+    const struct informer *informers[5];
     bool synced;
 };
 

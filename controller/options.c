@@ -27,6 +27,7 @@ enum {
     OPT_LEASE_NAME,
     OPT_WORKERS,
     OPT_LOG_FORMAT,
+    OPT_ALLOW_NO_CLASS,
 };
 
 static const struct option long_opts[] = {
@@ -42,6 +43,7 @@ static const struct option long_opts[] = {
     {"leader-election-id", required_argument, NULL, OPT_LEASE_NAME},
     {"workers", required_argument, NULL, OPT_WORKERS},
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"allow-no-class", no_argument, NULL, OPT_ALLOW_NO_CLASS},
     {"watch", required_argument, NULL, OPT_WATCH},
     {"namespace", required_argument, NULL, OPT_NAMESPACE},
     {"selector", required_argument, NULL, OPT_SELECTOR},
@@ -66,6 +68,8 @@ void options_usage(void *stream, const char *prog)
         "  --log-format FORMAT            json (default) or text\n"
         "  --http-addr ADDR               serve /healthz, /readyz, /metrics (default: 127.0.0.1:8081; \"\" = off)\n"
         "  --leader-elect                 reconcile only while holding the leader Lease\n"
+        "  --allow-no-class               run Sandboxes no SandboxClass applies to, with no\n"
+        "                                 guardrails (default: they get no pod, reason NoClass)\n"
         "  --leader-election-namespace NS namespace of the Lease (default: in-cluster namespace, else kage-system)\n"
         "  --leader-election-id NAME      name of the Lease (default: kage-controller)\n"
         "  --workers N                    Sandboxes reconciled at once (default: 32)\n"
@@ -146,6 +150,9 @@ int options_parse(struct options *opts, int argc, char **argv, char *err, size_t
             break;
         case OPT_LEADER_ELECT:
             opts->leader_elect = true;
+            break;
+        case OPT_ALLOW_NO_CLASS:
+            opts->allow_no_class = true;
             break;
         case OPT_LEASE_NAMESPACE:
             opts->lease_namespace = optarg;

@@ -20,6 +20,7 @@ struct options {
     const char *log_format;            /* "json" or "text" */
     const char *http_addr;             /* /healthz, /readyz, /metrics; "" = off */
     bool leader_elect;                 /* contend for the Lease before reconciling */
+    bool allow_no_class;               /* a Sandbox no class applies to still runs */
     const char *lease_namespace;       /* NULL: the in-cluster namespace, else kage-system */
     const char *lease_name;            /* the Lease's name */
     unsigned workers;                  /* Sandboxes reconciled at once, 0 = default */

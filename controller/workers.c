@@ -14,6 +14,7 @@
 #include "events.h"
 #include "kube/path.h"
 #include "ledger.h"
+#include "reconcile/selector.h"
 #include "sync.h"
 
 const struct kube_resource KAGE_SANDBOXES = {"kage.dev", "v1alpha1", "sandboxes", "Sandbox", true};
@@ -89,6 +90,45 @@ static void env_baseline_written(void *arg, const char *ns)
 static void env_quota_waiting(void *arg, const char *ns)
 {
     ledger_quota_waiting(((struct workers *)arg)->ledger, ns);
+}
+
+struct foreign_walk {
+    const char *ns;
+    size_t len;
+    bool (*cb)(void *cbarg, const char *name, const struct policy_obj *p);
+    void *cbarg;
+    bool stopped;
+};
+
+static void foreign_one(void *arg, const char *key, const void *obj)
+{
+    struct foreign_walk *w = arg;
+    const struct policy_obj *p = obj;
+    if (w->stopped || strncmp(key, w->ns, w->len) != 0 || key[w->len] != '/')
+        return;
+    const char *name = key + w->len + 1;
+    if (p->managed && (p->owned || strcmp(name, BASELINE_POLICY) == 0))
+        return; /* kage's own */
+    w->stopped = !w->cb(w->cbarg, name, p);
+}
+
+static void env_foreign_policies(void *arg, const char *ns,
+                                 bool (*cb)(void *cbarg, const char *name,
+                                            const struct policy_obj *p),
+                                 void *cbarg)
+{
+    struct workers *c = arg;
+    /* Most namespaces hold none: walk only where the ledger counts one. */
+    if (!ledger_foreign_policies(c->ledger, ns))
+        return;
+    struct foreign_walk w = {ns, strlen(ns), cb, cbarg, false};
+    informer_foreach(c->o.all_policies, foreign_one, &w);
+}
+
+static const char *env_namespace_labels(void *arg, const char *ns)
+{
+    const struct namespace_obj *n = informer_get(((struct workers *)arg)->o.namespaces, ns);
+    return n ? n->labels : NULL;
 }
 
 static uint64_t env_now_ms(void *arg)
@@ -261,12 +301,15 @@ struct workers *workers_new(const struct workers_opts *o)
                .baseline_recent = env_baseline_recent,
                .baseline_written = env_baseline_written,
                .quota_waiting = env_quota_waiting,
+               .foreign_policies = env_foreign_policies,
+               .namespace_labels = env_namespace_labels,
                .now_ms = env_now_ms,
                .wall = env_wall,
                .queued = env_queued,
                .event = env_event,
                .count = env_count,
-               .runtime_class = o->runtime_class},
+               .runtime_class = o->runtime_class,
+               .require_class = o->require_class},
         .sandbox = env_sandbox,
         .memory = env_memory,
         .forget = env_forget,

@@ -29,9 +29,12 @@ struct workers_opts {
     const struct informer *sandboxes;
     const struct informer *pods;
     const struct informer *policies;
+    const struct informer *all_policies; /* every NetworkPolicy, kage's or not */
     const struct informer *classes;
+    const struct informer *namespaces;
     const char *runtime_class; /* the default runtimeClassName */
     const char *identity;      /* reportingInstance of Events */
+    bool require_class;        /* a Sandbox no class applies to gets no pod */
     unsigned workers;          /* Sandboxes reconciled at once */
 };
 

@@ -24,6 +24,10 @@ kubectl apply -k "$repo/crds" >/dev/null
 kubectl wait --for=condition=Established crd/sandboxes.kage.dev --timeout=60s >/dev/null
 kubectl apply -f "$repo/manifests/namespace.yaml" >/dev/null
 kubectl apply -k "$repo/rbac" >/dev/null
+# The default SandboxClass for untrusted code: a Sandbox no class applies
+# to gets no pod.
+kubectl wait --for=condition=Established crd/sandboxclasses.kage.dev --timeout=60s >/dev/null
+kubectl apply -k "$repo/manifests/classes" >/dev/null
 
 # The controller runs as system:serviceaccount:kage-system:kage-controller.
 if ! pid_alive kage-controller kage-controller; then

@@ -207,11 +207,20 @@ void *observed_decode_policy(json_t *obj, char *err, size_t errlen)
     json_t *labels = json_object_get(md, "labels");
     const char *manager = str(labels, LABEL_MANAGED_BY);
 
+    json_t *spec = json_object_get(obj, "spec");
+    json_t *sel = json_object_get(spec, "podSelector");
+    char *seltext =
+        json_is_object(sel) ? json_dumps(sel, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");
     struct packer p = {0};
     pack(&p, F(uid), str(md, "uid"), SHORT_MAX);
     pack(&p, F(owner_uid), owner, SHORT_MAX);
     pack(&p, F(sandbox), str(labels, LABEL_SANDBOX), SHORT_MAX);
+    /* A selector too long to keep is kept as "": read as one that selects
+     * every pod (see reconcile's foreign policy check). */
+    pack(&p, F(pod_selector), seltext && strlen(seltext) <= SELECTOR_MAX ? seltext : "",
+         SELECTOR_MAX);
     struct policy_obj *pol = (struct policy_obj *)pack_alloc(&p, sizeof(struct policy_obj));
+    free(seltext);
     if (!pol) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -219,7 +228,6 @@ void *observed_decode_policy(json_t *obj, char *err, size_t errlen)
     pol->owned = owned;
     pol->managed = manager && strcmp(manager, "kage") == 0;
     pol->deleting = json_object_get(md, "deletionTimestamp") != NULL;
-    json_t *spec = json_object_get(obj, "spec");
     pol->egress_rules = (int)json_array_size(json_object_get(spec, "egress"));
     if (observed_hash(spec ? spec : json_null(), pol->spec_hash) != 0) {
         free(pol);
@@ -389,5 +397,5 @@ bool observed_policy_same(const struct policy_obj *a, const struct policy_obj *b
     return strcmp(a->uid, b->uid) == 0 && strcmp(a->owner_uid, b->owner_uid) == 0 &&
            strcmp(a->sandbox, b->sandbox) == 0 && strcmp(a->spec_hash, b->spec_hash) == 0 &&
            a->owned == b->owned && a->managed == b->managed && a->deleting == b->deleting &&
-           a->egress_rules == b->egress_rules;
+           a->egress_rules == b->egress_rules && strcmp(a->pod_selector, b->pod_selector) == 0;
 }

@@ -15,7 +15,8 @@
 #define ANNOT_SPEC_HASH  "kage.dev/spec-hash"
 #define CONTAINER_NAME   "sandbox"
 #define BASELINE_POLICY  "kage-baseline"
-#define SPEC_HASH_LEN    16 /* hex characters */
+#define SPEC_HASH_LEN    16   /* hex characters */
+#define SELECTOR_MAX     8192 /* longest podSelector kept, in bytes */
 
 enum pod_phase {
     POD_PENDING,
@@ -58,8 +59,10 @@ struct policy_obj {
     const char *uid;
     const char *owner_uid;
     const char *sandbox;
-    bool owned;   /* controller owner is a kage.dev Sandbox */
-    bool managed; /* label app.kubernetes.io/managed-by=kage */
+    const char *pod_selector; /* spec.podSelector as canonical JSON ("{}" when absent);
+                                 "" when longer than SELECTOR_MAX */
+    bool owned;               /* controller owner is a kage.dev Sandbox */
+    bool managed;             /* label app.kubernetes.io/managed-by=kage */
     bool deleting;
     int egress_rules; /* rules in spec.egress */
     char spec_hash[SPEC_HASH_LEN + 1];

@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "reconcile/render.h"
+#include "reconcile/selector.h"
 
 /* Asks to delete the sandbox's pod (only the one with that uid) to replace
  * it. False when the request cannot be built. */
@@ -30,7 +31,14 @@ static bool remove_pod(struct reconcile *r, struct reconcile_action *act)
     const struct pod_obj *obs = r->env->pod(r->env->arg, r->key);
     if (!obs || obs->deleting || !obs->owned || strcmp(obs->owner_uid, r->uid) != 0)
         return false;
-    const char *why = r->paused ? "paused" : r->expired ? "expired" : "against its SandboxClass";
+    char why[96];
+    if (r->paused || r->expired)
+        snprintf(why, sizeof(why), "%s", r->paused ? "paused" : "expired");
+    else
+        snprintf(why, sizeof(why), "blocked (%s)",
+                 r->invalid           ? "InvalidSpec"
+                 : r->block_reason[0] ? r->block_reason
+                                      : "unknown");
     char note[600];
     snprintf(note, sizeof(note), "the sandbox is %s: removing pod %s", why, r->name);
     reconcile__event(r, false, "PodRemoved", "Delete", note);
@@ -90,8 +98,62 @@ static bool make_pod(struct reconcile *r, struct reconcile_action *act)
     return false;
 }
 
+struct foreign_search {
+    struct reconcile *r;
+    json_t *labels; /* the pod's */
+};
+
+static bool selects_pod(void *arg, const char *name, const struct policy_obj *p)
+{
+    struct foreign_search *f = arg;
+    /* The baseline and the sandbox's own policy are kept exactly as kage
+     * renders them by the steps before (or block the pod themselves). */
+    if (strcmp(name, BASELINE_POLICY) == 0 || strcmp(name, f->r->name) == 0)
+        return true;
+    bool selects = true; /* a selector kage could not keep or read selects everything */
+    if (p->pod_selector[0]) {
+        json_error_t e;
+        json_t *sel = json_loads(p->pod_selector, 0, &e);
+        selects = !sel || selector_matches(sel, f->labels);
+        json_decref(sel);
+    }
+    if (!selects || p->deleting)
+        return true;
+    snprintf(f->r->foreign, sizeof(f->r->foreign), "%s", name);
+    return false;
+}
+
+/*
+ * NetworkPolicies add up: any other policy that selects the sandbox's pod
+ * may let it reach what its own does not allow. Such a policy blocks the
+ * sandbox: its pod goes until the policy does, unless its class says to
+ * report only.
+ */
+static void check_foreign_policies(struct reconcile *r)
+{
+    struct foreign_search f = {r, json_object_get(json_object_get(r->pod, "metadata"), "labels")};
+    r->env->foreign_policies(r->env->arg, r->ns, selects_pod, &f);
+    if (!r->foreign[0])
+        return;
+    char note[700];
+    snprintf(note, sizeof(note),
+             "NetworkPolicy %s/%s, not kage's, selects this sandbox's pod and may let it reach "
+             "more than its own policy allows; %s",
+             r->ns, r->foreign,
+             r->foreign_report ? "its class says to report it only"
+                               : "kage removes the pod until the policy goes");
+    if (r->foreign_report) {
+        reconcile__event(r, true, "ForeignPolicy", "Reconcile", note);
+        return;
+    }
+    reconcile__block(r, "ForeignPolicy", true, "%s", note);
+    r->pod_unwanted = true;
+}
+
 bool reconcile__step_pod(struct reconcile *r, struct reconcile_action *act)
 {
+    if (!r->pod_unwanted && r->pod && r->baseline_ok && r->policy_ok)
+        check_foreign_policies(r);
     if (r->pod_unwanted) {
         if (remove_pod(r, act))
             return true;

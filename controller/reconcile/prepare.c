@@ -13,31 +13,69 @@
 #include "reconcile/class.h"
 #include "reconcile/reconcile.h"
 #include "reconcile/render.h"
+#include "reconcile/selector.h"
 
 /* The class of the Sandbox (NULL: none applies), or a ClassNotFound block. */
+/* Whether class c may be used in the namespace with labels ns_labels:
+ * its namespaceSelector selects it (unset selects every namespace). */
+static bool class_admits(const struct class_obj *c, const json_t *ns_labels)
+{
+    if (!strstr(c->spec, "\"namespaceSelector\""))
+        return true;
+    json_error_t e;
+    json_t *spec = json_loads(c->spec, JSON_ALLOW_NUL, &e);
+    bool ok = spec && selector_matches(json_object_get(spec, "namespaceSelector"), ns_labels);
+    json_decref(spec);
+    return ok;
+}
+
+/* The class of the Sandbox (NULL: none applies), or a block: the named
+ * class is missing or not for this namespace, or several defaults apply. */
 static const struct class_obj *resolve_class(struct reconcile *r)
 {
     json_t *spec = json_object_get(r->sbx, "spec");
     const char *want = json_string_value(json_object_get(spec, "sandboxClassName"));
+    const char *text = r->env->namespace_labels(r->env->arg, r->ns);
+    json_error_t e;
+    json_t *labels = text ? json_loads(text, 0, &e) : NULL;
+    const struct class_obj *c = NULL;
     if (want) {
-        const struct class_obj *c = r->env->class_named(r->env->arg, want);
+        c = r->env->class_named(r->env->arg, want);
         if (!c)
             reconcile__block(r, "ClassNotFound", false,
                              "SandboxClass %s does not exist; create it or change "
                              "spec.sandboxClassName",
                              want);
+        else if (!class_admits(c, labels))
+            reconcile__block(r, "ClassNotAllowed", false,
+                             "SandboxClass %s may not be used in namespace %s: its "
+                             "namespaceSelector does not select it; use a class granted to this "
+                             "namespace",
+                             want, r->ns);
+        if (r->block_reason[0])
+            c = NULL;
+        json_decref(labels);
         return c;
     }
-    const struct class_obj *found[2];
-    size_t n = r->env->class_defaults(r->env->arg, found, 2);
-    if (n > 1) {
+    const struct class_obj *found[8], *fit[2];
+    size_t n = r->env->class_defaults(r->env->arg, found, 8), k = 0;
+    for (size_t i = 0; i < n && i < 8; i++)
+        if (class_admits(found[i], labels) && k++ < 2)
+            fit[k - 1] = found[i];
+    json_decref(labels);
+    if (k > 1) {
         reconcile__block(r, "ClassNotFound", false,
                          "%zu SandboxClasses are marked default (%s, %s%s): mark one, or set "
                          "spec.sandboxClassName",
-                         n, found[0]->name, found[1]->name, n > 2 ? ", ..." : "");
+                         k, fit[0]->name, fit[1]->name, k > 2 ? ", ..." : "");
         return NULL;
     }
-    return n == 1 ? found[0] : NULL;
+    if (k == 0 && r->env->require_class)
+        reconcile__block(r, "NoClass", false,
+                         "no SandboxClass applies in namespace %s: set spec.sandboxClassName to "
+                         "a class granted to it, or ask for a default class that selects it",
+                         r->ns);
+    return k == 1 ? fit[0] : NULL;
 }
 
 /* Seconds since the epoch of an RFC 3339 UTC time ("...Z"), or -1. */
@@ -50,17 +88,28 @@ static time_t parse_time(const char *s)
     return timegm(&tm);
 }
 
-/* Whether the lifetime is over; when it is not, the run asks to come back
- * then (a timer, computed from creationTimestamp, so it survives restarts). */
-static void check_lifetime(struct reconcile *r)
+/* Whether the lifetime is over; when it is not, the reconcile asks to come
+ * back then (a timer, computed from creationTimestamp, so it survives
+ * restarts). A blocked Sandbox (recorded set) keeps the earliest expiry
+ * kage ever wrote in its status: making the spec invalid or taking its
+ * class away must not lengthen its life. */
+static void check_lifetime(struct reconcile *r, bool recorded)
 {
     json_t *life = json_object_get(json_object_get(r->sbx, "spec"), "lifetime");
     json_t *ttl = json_object_get(life, "ttlSeconds");
     time_t created = parse_time(json_string_value(
         json_object_get(json_object_get(r->sbx, "metadata"), "creationTimestamp")));
-    if (!json_is_integer(ttl) || created < 0)
+    time_t end = -1;
+    if (json_is_integer(ttl) && created >= 0)
+        end = created + (time_t)json_integer_value(ttl);
+    if (recorded) {
+        time_t was = parse_time(
+            json_string_value(json_object_get(json_object_get(r->sbx, "status"), "expiresAt")));
+        if (was >= 0 && (end < 0 || was < end))
+            end = was;
+    }
+    if (end < 0)
         return;
-    time_t end = created + (time_t)json_integer_value(ttl);
     struct tm tm;
     gmtime_r(&end, &tm);
     strftime(r->expires_at, sizeof(r->expires_at), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -91,6 +140,30 @@ static int render_children(struct reconcile *r, json_t *sandbox, const json_t *c
     return 0;
 }
 
+/*
+ * Whatever blocks the Sandbox (an invalid spec, a class missing or against
+ * it) fails closed: no pod, and its policy narrowed to allow nothing, for
+ * what it allowed may be what is now denied and any pod given its label
+ * would inherit it. The narrowed policy is rendered from the Sandbox's
+ * identity alone, as its spec may not be readable. Returns 0 or -ENOMEM.
+ */
+static int fail_closed(struct reconcile *r)
+{
+    r->fail_closed = true;
+    r->pod_unwanted = true;
+    json_decref(r->baseline);
+    json_decref(r->policy);
+    r->baseline = r->policy = NULL;
+    json_t *closed =
+        json_pack("{s:{s:s, s:s, s:s}, s:{s:s, s:{s:b}}}", "metadata", "name", r->name, "namespace",
+                  r->ns, "uid", r->uid, "spec", "image", "closed", "egress", "dns", 0);
+    if (!closed)
+        return -ENOMEM;
+    int rc = render_children(r, closed, NULL, false);
+    json_decref(closed);
+    return rc;
+}
+
 int reconcile_init(struct reconcile *r, const struct reconcile_env *env, struct sbx_memory *mem,
                    const struct sandbox_obj *s)
 {
@@ -111,17 +184,20 @@ int reconcile_init(struct reconcile *r, const struct reconcile_env *env, struct 
         r->invalid = true;
         log_warn("invalid sandbox", "{s:s, s:s, s:s}", "sandbox", r->key, "field", r->verr.field,
                  "message", r->verr.message);
-        return 0;
+        check_lifetime(r, true);
+        return fail_closed(r);
     }
     /* Lifetime and pause hold whatever the class says (even when there is
      * no class to render with): the pod goes at the end either way. */
-    check_lifetime(r);
+    check_lifetime(r, false);
     r->paused = json_is_true(json_object_get(json_object_get(r->sbx, "spec"), "paused"));
     r->pod_unwanted = r->paused || r->expired;
 
     const struct class_obj *cls = resolve_class(r);
-    if (r->block_reason[0])
-        return 0; /* no class to render with: existing policies stay as they are */
+    if (r->block_reason[0]) {
+        check_lifetime(r, true);
+        return fail_closed(r);
+    }
     json_t *class_spec = NULL;
     if (cls) {
         json_error_t e;
@@ -135,27 +211,18 @@ int reconcile_init(struct reconcile *r, const struct reconcile_env *env, struct 
         json_decref(class_spec);
         return rc;
     }
-    /* The class may have set the lifetime (its maximum). */
-    check_lifetime(r);
-    r->pod_unwanted = r->paused || r->expired;
     if (rc != 0) {
-        /* A Sandbox against its class runs no pod, and its policy is
-         * narrowed to allow nothing: what it allowed may be what the class
-         * now denies, and any pod given its label would inherit it. */
+        json_decref(class_spec);
         reconcile__block(r, v.reason, false, "%s", v.message);
-        r->pod_unwanted = true;
-        json_t *narrowed = json_deep_copy(r->sbx);
-        if (!narrowed || json_object_set_new(json_object_get(narrowed, "spec"), "egress",
-                                             json_pack("{s:b}", "dns", 0))) {
-            json_decref(narrowed);
-            json_decref(class_spec);
-            return -ENOMEM;
-        }
-        rc = render_children(r, narrowed, class_spec, false);
-        json_decref(narrowed);
-    } else {
-        rc = render_children(r, r->sbx, class_spec, true);
+        check_lifetime(r, true);
+        return fail_closed(r);
     }
+    const char *foreign = json_string_value(json_object_get(class_spec, "foreignPolicies"));
+    r->foreign_report = foreign && strcmp(foreign, "Report") == 0;
+    /* The class may have set the lifetime (its maximum). */
+    check_lifetime(r, false);
+    r->pod_unwanted = r->paused || r->expired;
+    rc = render_children(r, r->sbx, class_spec, true);
     json_decref(class_spec);
     return rc;
 }

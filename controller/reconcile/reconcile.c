@@ -44,7 +44,8 @@ static bool restore_policy(struct reconcile *r, struct reconcile_action *act, co
 {
     bool baseline = baseline_step(r);
     json_t *body = baseline ? r->baseline : r->policy;
-    reconcile__event(r, true, "PolicyRestored", "Update", note);
+    reconcile__event(r, true, r->fail_closed && !baseline ? "PolicyNarrowed" : "PolicyRestored",
+                     "Update", note);
     reconcile__count(r, COUNT_UPDATE);
     reconcile__pin_uid(body, uid);
     return reconcile__send(r, act, WAIT_POLICY_WRITE, VERB_REPLACE, RES_POLICY,
@@ -71,6 +72,20 @@ static bool take_policy_written(struct reconcile *r, const struct reconcile_answ
     }
     policy_in_place(r);
     return false;
+}
+
+/* A policy of the name kage needs is someone else's (or one of kage's
+ * that lost its owner, which kage no longer trusts): it is left alone,
+ * and the sandbox's pod goes, as nothing says what that policy allows. */
+static void not_ours(struct reconcile *r, const char *name, bool baseline)
+{
+    reconcile__block(r, "NameConflict", true,
+                     "NetworkPolicy %s/%s exists and is not %s; kage leaves it alone and creates "
+                     "no pod until it is renamed or removed",
+                     r->ns, name, baseline ? "managed by kage" : "owned by this Sandbox");
+    r->outcome = outcome_retry();
+    r->pod_unwanted = true;
+    reconcile__go(r, STEP_POD, "policy not kage's");
 }
 
 /* After a 409 AlreadyExists: is the object there kage's (a cache lag) or
@@ -102,11 +117,8 @@ static bool take_policy_read(struct reconcile *r, const struct reconcile_answer 
                  r->ns, "policy", name);
         return restore_policy(r, act, reconcile__uid_of(a->json), note);
     } else {
-        reconcile__block(r, "NameConflict", true,
-                         "NetworkPolicy %s/%s exists and is not %s; kage leaves it alone and "
-                         "creates no pod until it is renamed or removed",
-                         r->ns, name, baseline ? "managed by kage" : "owned by this Sandbox");
-        r->outcome = outcome_retry();
+        not_ours(r, name, baseline);
+        return false;
     }
     reconcile__go(r, STEP_STATUS, "policy not in place");
     return false;
@@ -132,11 +144,8 @@ static bool step_policy(struct reconcile *r, struct reconcile_action *act)
                          key);
         r->outcome = outcome_after(1000);
     } else if (obs && !baseline && (!obs->owned || strcmp(obs->owner_uid, r->uid) != 0)) {
-        reconcile__block(r, "NameConflict", true,
-                         "NetworkPolicy %s exists and is not owned by this Sandbox; kage leaves "
-                         "it alone and creates no pod until it is renamed or removed",
-                         key);
-        r->outcome = outcome_retry();
+        not_ours(r, name, false);
+        return false;
     } else if (obs && strcmp(obs->spec_hash, want) == 0 && !obs->deleting) {
         policy_in_place(r);
         return false;
@@ -162,8 +171,14 @@ static bool step_policy(struct reconcile *r, struct reconcile_action *act)
          * leave fields another manager added, such as an extra selector
          * label; a policy must be exactly what kage rendered. */
         char note[700];
-        snprintf(note, sizeof(note), "NetworkPolicy %s was changed from outside; restored", key);
-        log_info("restoring network policy", "{s:s}", "policy", key);
+        if (r->fail_closed && !baseline)
+            snprintf(note, sizeof(note),
+                     "NetworkPolicy %s narrowed to allow nothing while the sandbox is blocked",
+                     key);
+        else
+            snprintf(note, sizeof(note), "NetworkPolicy %s was changed from outside; restored",
+                     key);
+        log_info("rewriting network policy", "{s:s}", "policy", key);
         return restore_policy(r, act, obs->uid, note);
     }
     reconcile__go(r, STEP_STATUS, "policy blocked");
@@ -183,12 +198,17 @@ static void kept_policies(struct reconcile *r)
     r->kept_rules = r->policy_ok ? p->egress_rules : 0;
 }
 
+/* Whether the cache holds a policy of this Sandbox's name that is its own. */
+static bool own_policy(struct reconcile *r)
+{
+    const struct policy_obj *p = r->env->policy(r->env->arg, r->key);
+    return p && p->owned && strcmp(p->owner_uid, r->uid) == 0;
+}
+
 /* The first step: what the Sandbox's state allows, then the baseline. */
 static bool step_baseline(struct reconcile *r, struct reconcile_action *act)
 {
-    if (r->invalid) {
-        reconcile__go(r, STEP_STATUS, "invalid spec");
-    } else if (r->deleting) {
+    if (r->deleting) {
         /* Going: its children go with it, except an expired pod, which
          * goes now whatever holds the Sandbox. */
         reconcile__go(r, r->pod_unwanted ? STEP_POD : STEP_STATUS, "sandbox being deleted");
@@ -204,12 +224,11 @@ static bool step_baseline(struct reconcile *r, struct reconcile_action *act)
         if (reconcile__delete_exactly(r, act, WAIT_SANDBOX_DELETE, RES_SANDBOX, r->name, r->uid))
             return true;
         reconcile__go(r, STEP_POD, "expired");
-    } else if (r->block_reason[0] && !r->policy) {
-        /* Blocked before anything could be rendered (no class): existing
-         * policies stay, and the status says whether they are there; a pod
-         * that is paused or expired still goes. */
+    } else if (r->fail_closed && !own_policy(r)) {
+        /* Blocked, and it never had a policy: nothing is written for it
+         * (its pod, if any, still goes); the status says what it keeps. */
         kept_policies(r);
-        reconcile__go(r, r->pod_unwanted ? STEP_POD : STEP_STATUS, "blocked before rendering");
+        reconcile__go(r, STEP_POD, "blocked");
     } else {
         return step_policy(r, act);
     }

@@ -53,6 +53,14 @@ struct reconcile_env {
     void (*baseline_written)(void *arg, const char *ns);
     /* A sandbox of ns waits for quota: a pod going there should wake it. */
     void (*quota_waiting)(void *arg, const char *ns);
+    /* Calls cb(cbarg, name, p) for every NetworkPolicy of namespace ns that is
+     * not kage's own (managed by kage and owned by a Sandbox, or the
+     * baseline), until cb returns false. */
+    void (*foreign_policies)(void *arg, const char *ns,
+                             bool (*cb)(void *cbarg, const char *name, const struct policy_obj *p),
+                             void *cbarg);
+    /* The labels of namespace ns as canonical JSON, NULL when not cached. */
+    const char *(*namespace_labels)(void *arg, const char *ns);
     uint64_t (*now_ms)(void *arg); /* monotonic, milliseconds */
     time_t (*wall)(void *arg);     /* seconds since the epoch */
     size_t (*queued)(void *arg);   /* other sandboxes waiting for a reconcile */
@@ -61,6 +69,7 @@ struct reconcile_env {
                   const char *note);
     void (*count)(void *arg, enum reconcile_counter what);
     const char *runtime_class; /* the default runtimeClassName */
+    bool require_class;        /* no class applies: no pod (fail closed) */
 };
 
 enum reconcile_verb {
@@ -152,7 +161,10 @@ struct reconcile {
     bool paused;          /* spec.paused */
     bool expired;         /* the lifetime is over */
     bool delete_sandbox;  /* expired with shutdownPolicy Delete */
-    bool pod_unwanted;    /* paused, expired or against the class: remove the pod */
+    bool pod_unwanted;    /* paused, expired or blocked: remove the pod */
+    bool fail_closed;     /* blocked: no pod, the own policy narrowed to nothing */
+    bool foreign_report;  /* the class says: a foreign policy is reported, the pod stays */
+    char foreign[254];    /* a NetworkPolicy not kage's that selects the pod, or "" */
     char expires_at[32];  /* RFC 3339, "" without a lifetime */
     int kept_rules;       /* egress rules of the policy kept while blocked */
     uint64_t deadline_ms; /* the lifetime ends this far ahead; 0: no lifetime */

@@ -117,12 +117,18 @@ bool reconcile__status(struct reconcile *r, struct reconcile_action *act)
             "limits"),
         "memory");
     json_t *policy_egress = json_object_get(json_object_get(r->policy, "spec"), "egress");
+    char foreign[700];
+    snprintf(foreign, sizeof(foreign),
+             "NetworkPolicy %s, not kage's, also selects the sandbox's pod: egress may reach more "
+             "than its own policy allows",
+             r->foreign);
     struct status_facts f = {
         .invalid = r->invalid ? &r->verr : NULL,
         .block_reason = r->block_reason[0] ? r->block_reason : NULL,
         .block_message = r->block_message,
         .block_is_policy = r->block_is_policy,
         .policies_ready = r->baseline_ok && r->policy_ok,
+        .foreign = r->foreign[0] ? foreign : NULL,
         .egress_rules = r->policy ? (int)json_array_size(policy_egress) : r->kept_rules,
         .pod = (pod && pod->owned && strcmp(pod->owner_uid, r->uid) == 0) ? pod : NULL,
         .pod_replacing = r->pod_replacing,

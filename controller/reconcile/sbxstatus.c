@@ -127,8 +127,9 @@ static void judge_pod(struct verdict *v, const struct status_facts *f)
  * themselves and are retried. */
 static const char *const failing_blocks[] = {"PolicyViolation", "Forbidden", "PodInvalid",
                                              "PolicyInvalid"};
-static const char *const stalling_blocks[] = {"NameConflict", "ClassNotFound",
-                                              "RuntimeClassNotFound"};
+static const char *const stalling_blocks[] = {"NameConflict",         "ClassNotFound",
+                                              "ClassNotAllowed",      "NoClass",
+                                              "RuntimeClassNotFound", "ForeignPolicy"};
 
 static bool listed(const char *reason, const char *const *list, size_t n)
 {
@@ -205,7 +206,7 @@ json_t *sbxstatus_render(const json_t *old_status, int64_t generation, const cha
     struct verdict v;
     char net_msg[1400];
     const char *net_reason;
-    bool isolated = f->policies_ready && !f->invalid;
+    bool isolated = f->policies_ready && !f->invalid && !f->foreign;
 
     judge(&v, f, pod_name);
     if (isolated) {
@@ -213,6 +214,9 @@ json_t *sbxstatus_render(const json_t *old_status, int64_t generation, const cha
         snprintf(net_msg, sizeof(net_msg),
                  "all ingress denied; egress limited to %d rule%s by NetworkPolicy %s",
                  f->egress_rules, f->egress_rules == 1 ? "" : "s", pod_name);
+    } else if (f->foreign) {
+        net_reason = "ForeignPolicy";
+        snprintf(net_msg, sizeof(net_msg), "%s", f->foreign);
     } else if (f->invalid) {
         net_reason = "InvalidSpec";
         snprintf(net_msg, sizeof(net_msg), "no policy is rendered from an invalid spec");

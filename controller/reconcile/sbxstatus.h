@@ -22,6 +22,7 @@ struct status_facts {
     const char *block_message;
     bool block_is_policy;      /* the blocker is about a network policy */
     bool policies_ready;       /* baseline and own policy exist as rendered */
+    const char *foreign;       /* a policy not kage's selects the pod: NULL, or what to say */
     int egress_rules;          /* rules of the sandbox's policy (rendered, or as kept
                                   while blocked), for the message */
     const struct pod_obj *pod; /* the observed pod, NULL when none */

@@ -133,19 +133,26 @@ def controller_command(*args):
 
 
 class Controller:
-    """kage-controller running under its own ServiceAccount; its JSON log in a file."""
+    """kage-controller running under its own ServiceAccount; its JSON log in a file.
 
-    def __init__(self, kubeconfig, log_path, *args):
+    The suites test kage's decisions on Sandboxes with and without classes
+    in a cluster with no default class, so they run it with
+    --allow-no-class; strict=True runs it as shipped, where a Sandbox no
+    class applies to gets no pod (test_tenancy.py)."""
+
+    def __init__(self, kubeconfig, log_path, *args, strict=False):
         self.kubeconfig = kubeconfig
         self.log_path = log_path
         self.args = args
+        self.strict = strict
         self.proc = None
 
     def start(self):
         self.mark = len(self.log().splitlines()) if self.log_path.exists() else 0
         self.log_file = open(self.log_path, "a")  # this run's lines start at mark
+        mode = () if self.strict else ("--allow-no-class",)
         self.proc = subprocess.Popen(
-            controller_command("--kubeconfig", str(self.kubeconfig), *self.args),
+            controller_command("--kubeconfig", str(self.kubeconfig), *mode, *self.args),
             stdout=self.log_file, stderr=subprocess.STDOUT)
         return self
 

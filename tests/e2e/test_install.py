@@ -21,6 +21,7 @@ KAGE = {
     ("sandboxes.kage.dev", "", "get list watch delete"),
     ("sandboxes.kage.dev/status", "", "patch"),
     ("sandboxclasses.kage.dev", "", "get list watch"),
+    ("namespaces", "", "get list watch"),
 }
 LEASE = {
     ("leases.coordination.k8s.io", "", "create"),

@@ -82,6 +82,7 @@ EXPECTED_RULES = {
         {"apiGroups": ["kage.dev"], "resources": ["sandboxclasses"],
          "verbs": ["get", "list", "watch"]},
         {"apiGroups": ["kage.dev"], "resources": ["sandboxes/status"], "verbs": ["patch"]},
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": [""], "resources": ["pods"],
          "verbs": ["get", "list", "watch", "create", "delete"]},
         {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"],

@@ -843,9 +843,35 @@ static void a_failed_allocation_never_rebuilds_a_different_sandbox(void **state)
     sweep(rebuild_step, sandbox_text, "observed_sandbox_json");
 }
 
+/* The pod selector of every policy is kept, canonical, so the controller
+ * can tell whether a policy it did not write selects a sandbox pod; one
+ * too long to keep is kept as "", which the reconcile reads as selecting
+ * every pod. */
+static void a_policy_keeps_its_pod_selector(void **state)
+{
+    (void)state;
+    struct policy_obj *p =
+        decode_policy("{'metadata':{'name':'agent-42','uid':'u'},'spec':" POLICY_SPEC "}");
+    assert_string_equal(p->pod_selector, "{\"matchLabels\":{\"kage.dev/sandbox\":\"agent-42\"}}");
+    free(p);
+    p = decode_policy("{'metadata':{'name':'open','uid':'u'},'spec':{'egress':[{}]}}");
+    assert_string_equal(p->pod_selector, "{}");
+    free(p);
+    char big[SELECTOR_MAX + 200];
+    int n = snprintf(
+        big, sizeof(big),
+        "{'metadata':{'name':'big','uid':'u'},'spec':{'podSelector':{'matchLabels':{'k':'");
+    memset(big + n, 'x', SELECTOR_MAX);
+    snprintf(big + n + SELECTOR_MAX, sizeof(big) - (size_t)n - SELECTOR_MAX, "'}}}}");
+    p = decode_policy(big);
+    assert_string_equal(p->pod_selector, "");
+    free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(a_policy_keeps_its_pod_selector),
         cmocka_unit_test(a_pod_as_the_api_server_sends_it_is_decoded_field_by_field),
         cmocka_unit_test(a_pod_cut_of_what_is_never_read_decodes_the_same),
         cmocka_unit_test(a_terminated_sandbox_container_gives_its_reason_and_code),

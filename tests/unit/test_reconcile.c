@@ -233,6 +233,92 @@ static void arrange_class_gone(struct world *w)
     world_spec(w, "{'image':'python:3.12-slim','sandboxClassName':'gone'}");
 }
 
+static void arrange_spec_invalid(struct world *w)
+{
+    world_spec(w, "{'image':'python:3.12-slim','resources':{'memory':'500m'}}");
+}
+
+/* Settled under a class that allowed everything, now allowing less. */
+static void arrange_class_tightened(struct world *w)
+{
+    world_class(w,
+                "{'metadata':{'name':'small'},'spec':{'egress':{'allowedCIDRs':['10.0.0.0/8']}}}");
+}
+
+/* The spec turns invalid (and loses its lifetime) after the recorded
+ * expiry has passed. */
+static void arrange_invalid_after_expiry(struct world *w)
+{
+    arrange_spec_invalid(w);
+    w->wall = WORLD_NOW + 7200;
+}
+
+static void arrange_team_a(struct world *w)
+{
+    w->ns_labels = "{\"team\":\"a\"}";
+}
+
+static void arrange_class_for_team_b(struct world *w)
+{
+    arrange_team_a(w);
+    world_class(w, "{'metadata':{'name':'small'},'spec':{'namespaceSelector':{'matchLabels':"
+                   "{'team':'b'}}}}");
+}
+
+static void arrange_class_for_teams_a_b(struct world *w)
+{
+    arrange_team_a(w);
+    world_class(w, "{'metadata':{'name':'small'},'spec':{'namespaceSelector':{"
+                   "'matchExpressions':[{'key':'team','operator':'In','values':['a','b']}]}}}");
+}
+
+static void arrange_strict_default_for_team_b(struct world *w)
+{
+    arrange_team_a(w);
+    w->env.rc.require_class = true;
+    world_class(w, "{'metadata':{'name':'fast','annotations':{'sandboxclass.kage.dev/"
+                   "is-default-class':'true'}},'spec':{'namespaceSelector':{'matchLabels':"
+                   "{'team':'b'}}}}");
+}
+
+static void arrange_strict_default_for_team_a(struct world *w)
+{
+    arrange_team_a(w);
+    w->env.rc.require_class = true;
+    world_class(w, "{'metadata':{'name':'fast','annotations':{'sandboxclass.kage.dev/"
+                   "is-default-class':'true'}},'spec':{'runtimeClassName':'kata-qemu',"
+                   "'namespaceSelector':{'matchLabels':{'team':'a'}}}}");
+}
+
+static void arrange_namespace_relabelled(struct world *w)
+{
+    w->ns_labels = "{\"team\":\"z\"}";
+}
+
+static void arrange_foreign_open_policy(struct world *w)
+{
+    world_put(w, false,
+              parse("{'metadata':{'name':'open-egress','namespace':'team-a','uid':'theirs-2'},"
+                    "'spec':{'podSelector':{},'egress':[{}],'policyTypes':['Egress']}}"));
+}
+
+static void arrange_foreign_web_policy(struct world *w)
+{
+    world_put(w, false,
+              parse("{'metadata':{'name':'web','namespace':'team-a','uid':'theirs-3'},"
+                    "'spec':{'podSelector':{'matchLabels':{'app':'web'}},'egress':[{}]}}"));
+}
+
+static void disown(json_t *obj)
+{
+    json_object_del(json_object_get(obj, "metadata"), "ownerReferences");
+}
+
+static void arrange_policy_disowned(struct world *w)
+{
+    world_edit(w, false, WORLD_NAME, disown);
+}
+
 static void arrange_burst(struct world *w)
 {
     w->queued = 5;
@@ -524,13 +610,13 @@ static const struct row rows[] = {
      OUTCOME_DONE,
      0,
      "Warning ClassNotFound: SandboxClass gpu does not exist"},
-    {"a sandbox against its class gets a policy that allows nothing, and no pod",
+    {"a new sandbox against its class gets nothing written, and no pod",
      "{'image':'python:3.12-slim','sandboxClassName':'small','egress':{'allow':[{'cidr':"
      "'203.0.113.0/24'}]}}",
      false,
      arrange_class_with_ceiling,
      {{0}},
-     {BASELINE, POLICY, STATUS_RQ},
+     {STATUS_RQ},
      "PolicyViolation",
      OUTCOME_DONE,
      0,
@@ -605,16 +691,147 @@ static const struct row rows[] = {
      OUTCOME_DONE,
      0,
      "Warning ClassNotFound: 2 SandboxClasses are marked default (fast, other): mark one"},
-    {"a running sandbox whose class is gone keeps what it has and says so",
+    {"a running sandbox whose class is gone loses its pod, and its policy allows nothing",
      SPEC,
      true,
      arrange_class_gone,
      {{0}},
-     {STATUS_RQ},
+     {"PUT networkpolicies/" WORLD_NAME " if uid=" POLICY_UID,
+      "DELETE pods/" WORLD_NAME " if uid=" POD_UID, STATUS_RQ},
      "ClassNotFound",
      OUTCOME_DONE,
      0,
-     "Warning ClassNotFound: SandboxClass gone does not exist"},
+     "Warning PolicyNarrowed: NetworkPolicy team-a/agent narrowed to allow nothing while the "
+     "sandbox is blocked"},
+    {"a running sandbox whose spec turns invalid loses its pod, and its policy allows nothing",
+     SPEC,
+     true,
+     arrange_spec_invalid,
+     {{0}},
+     {"PUT networkpolicies/" WORLD_NAME " if uid=" POLICY_UID,
+      "DELETE pods/" WORLD_NAME " if uid=" POD_UID, STATUS_RQ},
+     "InvalidSpec",
+     OUTCOME_DONE,
+     0,
+     "Normal PodRemoved: the sandbox is blocked (InvalidSpec): removing pod agent"},
+    {"a running sandbox put against its class by a class change fails closed",
+     "{'image':'python:3.12-slim','sandboxClassName':'small','egress':{'allow':[{'cidr':"
+     "'203.0.113.0/24'}]}}",
+     true,
+     arrange_class_tightened,
+     {{0}},
+     {"PUT networkpolicies/" WORLD_NAME " if uid=" POLICY_UID,
+      "DELETE pods/" WORLD_NAME " if uid=" POD_UID, STATUS_RQ},
+     "PolicyViolation",
+     OUTCOME_DONE,
+     0,
+     "Warning PolicyViolation: spec.egress.allow[0].cidr: 203.0.113.0/24 is outside"},
+    {"a blocked sandbox keeps the earliest expiry kage recorded",
+     "{'image':'python:3.12-slim','lifetime':{'ttlSeconds':3600}}",
+     true,
+     arrange_invalid_after_expiry,
+     {{0}},
+     {"DELETE " SANDBOX_RQ " if uid=" WORLD_UID, "DELETE pods/" WORLD_NAME " if uid=" POD_UID},
+     NULL,
+     OUTCOME_DONE,
+     0,
+     "Normal Expired: the lifetime ended at 2026-09-21T15:13:20Z; deleting the Sandbox"},
+    {"a class not granted to the namespace gives no pod, and nothing is written",
+     "{'image':'python:3.12-slim','sandboxClassName':'small'}",
+     false,
+     arrange_class_for_team_b,
+     {{0}},
+     {STATUS_RQ},
+     "ClassNotAllowed",
+     OUTCOME_DONE,
+     0,
+     "Warning ClassNotAllowed: SandboxClass small may not be used in namespace team-a: its "
+     "namespaceSelector does not select it"},
+    {"a class granted to the namespace by an expression is used",
+     "{'image':'python:3.12-slim','sandboxClassName':'small'}",
+     false,
+     arrange_class_for_teams_a_b,
+     {{0}},
+     {BASELINE, POLICY, POD, STATUS_RQ},
+     "PodStarting",
+     OUTCOME_DONE,
+     0,
+     "Normal PodCreated"},
+    {"a running sandbox whose namespace loses its class's label fails closed",
+     "{'image':'python:3.12-slim','sandboxClassName':'team-a'}",
+     true,
+     arrange_namespace_relabelled,
+     {{0}},
+     {"PUT networkpolicies/" WORLD_NAME " if uid=" POLICY_UID,
+      "DELETE pods/" WORLD_NAME " if uid=" POD_UID, STATUS_RQ},
+     "ClassNotAllowed",
+     OUTCOME_DONE,
+     0,
+     "Normal PodRemoved: the sandbox is blocked (ClassNotAllowed): removing pod agent"},
+    {"with a class required, a default class for other namespaces leaves the sandbox without one",
+     SPEC,
+     false,
+     arrange_strict_default_for_team_b,
+     {{0}},
+     {STATUS_RQ},
+     "NoClass",
+     OUTCOME_DONE,
+     0,
+     "Warning NoClass: no SandboxClass applies in namespace team-a: set spec.sandboxClassName"},
+    {"with a class required, the default class granted to the namespace applies",
+     SPEC,
+     false,
+     arrange_strict_default_for_team_a,
+     {{0}},
+     {BASELINE, POLICY, POD, STATUS_RQ},
+     "PodStarting",
+     OUTCOME_DONE,
+     0,
+     "Normal PodCreated: created pod agent (runtime class kata-qemu)"},
+    {"a policy not kage's that selects the pod takes the pod away",
+     SPEC,
+     true,
+     arrange_foreign_open_policy,
+     {{0}},
+     {"DELETE pods/" WORLD_NAME " if uid=" POD_UID, STATUS_RQ},
+     "ForeignPolicy",
+     OUTCOME_DONE,
+     0,
+     "Warning ForeignPolicy: NetworkPolicy team-a/open-egress, not kage's, selects this "
+     "sandbox's pod and may let it reach more than its own policy allows; kage removes the pod "
+     "until the policy goes"},
+    {"a policy not kage's that selects other pods changes nothing",
+     SPEC,
+     true,
+     arrange_foreign_web_policy,
+     {{0}},
+     {NULL},
+     NULL,
+     OUTCOME_DONE,
+     0,
+     NULL},
+    {"a class that reports foreign policies keeps the pod and says it is not isolated",
+     "{'image':'python:3.12-slim','sandboxClassName':'reporting'}",
+     true,
+     arrange_foreign_open_policy,
+     {{0}},
+     {STATUS_RQ},
+     "SandboxReady",
+     OUTCOME_DONE,
+     0,
+     "Warning ForeignPolicy: NetworkPolicy team-a/open-egress, not kage's, selects this "
+     "sandbox's pod and may let it reach more than its own policy allows; its class says to "
+     "report it only"},
+    {"kage's own policy that lost its owner is not trusted: the pod goes",
+     SPEC,
+     true,
+     arrange_policy_disowned,
+     {{0}},
+     {"DELETE pods/" WORLD_NAME " if uid=" POD_UID, STATUS_RQ},
+     "NameConflict",
+     OUTCOME_RETRY,
+     0,
+     "Warning NameConflict: NetworkPolicy team-a/agent exists and is not owned by this Sandbox"},
     {"under a burst, a just-made pod's first status waits up to 10 s",
      SPEC,
      false,
@@ -641,6 +858,11 @@ static void run_row(void **state)
 {
     const struct row *row = *state;
     struct world *w = world_new();
+    world_class(w, "{'metadata':{'name':'small'},'spec':{}}"); /* open, until a row changes it */
+    world_class(w, "{'metadata':{'name':'reporting'},'spec':{'foreignPolicies':'Report'}}");
+    world_class(w, "{'metadata':{'name':'team-a'},'spec':{'namespaceSelector':{'matchLabels':"
+                   "{'team':'a'}}}}");
+    w->ns_labels = "{\"kubernetes.io/metadata.name\":\"team-a\",\"team\":\"a\"}";
     if (row->settled)
         settle(w, row->spec);
     else
@@ -825,6 +1047,27 @@ static void a_sandbox_gone_is_forgotten(void **state)
 /* The Sandbox is deleted, and kage's memory of it forgotten, while a
  * request of its reconcile is in flight: the reconcile ends without
  * touching what was freed (ASan watches this one). */
+/* A class that reports: NetworkIsolated says which policy, by name. */
+static void a_reported_foreign_policy_shows_in_network_isolated(void **state)
+{
+    (void)state;
+    struct world *w = world_new();
+    world_class(w, "{'metadata':{'name':'reporting'},'spec':{'foreignPolicies':'Report'}}");
+    settle(w, "{'image':'python:3.12-slim','sandboxClassName':'reporting'}");
+    arrange_foreign_open_policy(w);
+    world_reconcile(w);
+    assert_int_equal(w->nrequests, 1);
+    json_t *conds = json_object_get(json_object_get(w->bodies[0], "status"), "conditions");
+    json_t *net = json_array_get(conds, 1);
+    assert_string_equal(json_string_value(json_object_get(net, "type")), "NetworkIsolated");
+    assert_string_equal(json_string_value(json_object_get(net, "status")), "False");
+    assert_string_equal(json_string_value(json_object_get(net, "reason")), "ForeignPolicy");
+    assert_string_equal(json_string_value(json_object_get(net, "message")),
+                        "NetworkPolicy open-egress, not kage's, also selects the sandbox's pod: "
+                        "egress may reach more than its own policy allows");
+    world_free(w);
+}
+
 static void a_sandbox_forgotten_mid_reconcile_is_safe(void **state)
 {
     (void)state;
@@ -846,7 +1089,7 @@ static void a_sandbox_forgotten_mid_reconcile_is_safe(void **state)
 int main(void)
 {
     log_set_level(LOG_ERROR);
-    struct CMUnitTest tests[sizeof(rows) / sizeof(rows[0]) + 8];
+    struct CMUnitTest tests[sizeof(rows) / sizeof(rows[0]) + 16];
     size_t n = 0;
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
         tests[n++] = (struct CMUnitTest){rows[i].name, run_row, NULL, NULL, (void *)&rows[i]};
@@ -859,6 +1102,7 @@ int main(void)
         cmocka_unit_test(a_lifetime_ahead_is_a_deadline),
         cmocka_unit_test(a_sandbox_gone_is_forgotten),
         cmocka_unit_test(a_sandbox_forgotten_mid_reconcile_is_safe),
+        cmocka_unit_test(a_reported_foreign_policy_shows_in_network_isolated),
     };
     for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++)
         tests[n++] = more[i];

@@ -43,7 +43,8 @@ struct world {
     struct stored policies[WORLD_MAX];
     struct class_obj *classes[WORLD_MAX];
     unsigned npods, npolicies, nclasses;
-    bool watch_follows; /* successful writes show in the cache at once */
+    bool watch_follows;    /* successful writes show in the cache at once */
+    const char *ns_labels; /* the namespace's labels (JSON), NULL: not cached */
     /* the clocks and the queue */
     uint64_t now_ms;
     time_t wall;
@@ -182,16 +183,24 @@ static void world_sandbox_deleting(struct world *w)
     assert_non_null(w->sandbox);
 }
 
-/* A SandboxClass in the cache, from its JSON text. */
+/* A SandboxClass in the cache, from its JSON text, in place of one of
+ * the same name. */
 static void world_class(struct world *w, const char *text)
 {
     json_t *obj = parse(text);
     char err[200];
-    assert_true(w->nclasses < WORLD_MAX);
-    w->classes[w->nclasses] = class_decode(obj, err, sizeof(err));
+    struct class_obj *c = class_decode(obj, err, sizeof(err));
     json_decref(obj);
-    assert_non_null(w->classes[w->nclasses]);
-    w->nclasses++;
+    assert_non_null(c);
+    for (unsigned i = 0; i < w->nclasses; i++) {
+        if (strcmp(w->classes[i]->name, c->name) == 0) { /* a class changed */
+            free(w->classes[i]);
+            w->classes[i] = c;
+            return;
+        }
+    }
+    assert_true(w->nclasses < WORLD_MAX);
+    w->classes[w->nclasses++] = c;
 }
 
 /* ---- the environment ------------------------------------------------- */
@@ -257,6 +266,31 @@ static void w_quota_waiting(void *arg, const char *ns)
     struct world *w = arg;
     w->quota_marked = true;
     ledger_quota_waiting(w->ledger, ns);
+}
+
+/* The cache's policies that are not kage's own, as the controller's
+ * watch of every NetworkPolicy tells them. */
+static void w_foreign_policies(void *arg, const char *ns,
+                               bool (*cb)(void *cbarg, const char *name,
+                                          const struct policy_obj *p),
+                               void *cbarg)
+{
+    struct world *w = arg;
+    assert_string_equal(ns, WORLD_NS);
+    for (unsigned i = 0; i < w->npolicies; i++) {
+        const struct policy_obj *p = w->policies[i].decoded;
+        if (p->managed && (p->owned || strcmp(w->policies[i].name, BASELINE_POLICY) == 0))
+            continue;
+        if (!cb(cbarg, w->policies[i].name, p))
+            return;
+    }
+}
+
+static const char *w_namespace_labels(void *arg, const char *ns)
+{
+    struct world *w = arg;
+    assert_string_equal(ns, WORLD_NS);
+    return w->ns_labels;
 }
 
 static uint64_t w_now_ms(void *arg)
@@ -367,6 +401,7 @@ static struct world *world_new(void)
     w->ledger = ledger_new();
     assert_non_null(w->ledger);
     w->now_ms = WORLD_LOOP_MS;
+    w->ns_labels = "{\"kubernetes.io/metadata.name\":\"" WORLD_NS "\"}";
     w->wall = WORLD_NOW;
     w->env = (struct sync_env){
         .rc = {.arg = w,
@@ -377,6 +412,8 @@ static struct world *world_new(void)
                .baseline_recent = w_baseline_recent,
                .baseline_written = w_baseline_written,
                .quota_waiting = w_quota_waiting,
+               .foreign_policies = w_foreign_policies,
+               .namespace_labels = w_namespace_labels,
                .now_ms = w_now_ms,
                .wall = w_wall,
                .queued = w_queued,
