@@ -164,6 +164,14 @@ INVALID = [
      "spec.resources.cpu: Invalid value: 0: must be greater than zero", False),
     ("cpu-zero-millicores", sandbox(resources={"cpu": "0m"}),
      'spec.resources.cpu: Invalid value: "0m": must be greater than zero', False),
+    # What admission accepts, the controller accepts: it refuses a fraction
+    # of a byte, so admission does too.
+    ("memory-half-a-byte", sandbox(resources={"memory": "500m"}),
+     'spec.resources.memory: Invalid value: "500m": must be at least 1 byte, such as 512Mi '
+     "(500m is half a byte)", False),
+    ("ephemeral-storage-below-a-byte", sandbox(resources={"ephemeralStorage": "999m"}),
+     'spec.resources.ephemeralStorage: Invalid value: "999m": must be at least 1 byte, such as '
+     "512Mi (500m is half a byte)", False),
     ("memory-not-a-quantity", sandbox(resources={"memory": "lots"}),
      f'spec.resources.memory: Invalid value: "lots": {QUANTITY_MESSAGE}', False),
     ("ephemeral-storage-bad-suffix", sandbox(resources={"ephemeralStorage": "2GB"}),
