@@ -178,7 +178,7 @@ static bool step_policy(struct reconcile *r, struct reconcile_action *act)
         else
             snprintf(note, sizeof(note), "NetworkPolicy %s was changed from outside; restored",
                      key);
-        log_info("rewriting network policy", "{s:s}", "policy", key);
+        log_info("restoring network policy", "{s:s}", "policy", key);
         return restore_policy(r, act, obs->uid, note);
     }
     reconcile__go(r, STEP_STATUS, "policy blocked");
