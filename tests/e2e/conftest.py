@@ -196,11 +196,13 @@ def free_port():
 
 
 def install_kage(kubectl):
-    """The CRD, kage's namespace and its RBAC, as an administrator would."""
+    """The CRD, kage's namespace, its RBAC and its admission policies, as an
+    administrator would."""
     kubectl.run("apply", "-k", str(REPO / "crds"))
     kubectl.run("wait", "--for=condition=Established", "crd/sandboxes.kage.dev", "--timeout=60s")
     kubectl.run("apply", "-f", str(REPO / "manifests" / "namespace.yaml"))
     kubectl.run("apply", "-k", str(REPO / "rbac"))
+    kubectl.run("apply", "-k", str(REPO / "admission"))
 
 
 @pytest.fixture(scope="session")
