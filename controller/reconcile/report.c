@@ -130,7 +130,11 @@ bool reconcile__status(struct reconcile *r, struct reconcile_action *act)
         .policies_ready = r->baseline_ok && r->policy_ok,
         .foreign = r->foreign[0] ? foreign : NULL,
         .egress_rules = r->policy ? (int)json_array_size(policy_egress) : r->kept_rules,
-        .pod = (pod && pod->owned && strcmp(pod->owner_uid, r->uid) == 0) ? pod : NULL,
+        /* A blocked sandbox's pod is on its way out: the status names none. */
+        .pod = (pod && pod->owned && strcmp(pod->owner_uid, r->uid) == 0 &&
+                !(r->pod_unwanted && r->block_reason[0]))
+                   ? pod
+                   : NULL,
         .pod_replacing = r->pod_replacing,
         .memory_limit = json_string_value(limits),
         .image = json_string_value(json_object_get(spec, "image")),

@@ -1086,6 +1086,30 @@ static void a_sandbox_forgotten_mid_reconcile_is_safe(void **state)
     world_free(w);
 }
 
+/* A sandbox that fails closed names no pod in its status, even while the
+ * cache still shows the pod it has just asked to delete. */
+static void a_blocked_sandbox_names_no_pod(void **state)
+{
+    (void)state;
+    struct world *w = world_new();
+    world_class(w, "{'metadata':{'name':'small'},'spec':{}}");
+    settle(w, "{'image':'python:3.12-slim','sandboxClassName':'small','egress':{'allow':[{'cidr':"
+              "'203.0.113.0/24'}]}}");
+    arrange_class_tightened(w);
+    world_reconcile(w);
+    assert_int_equal(w->nrequests, 3);
+    assert_string_equal(w->requests[2], STATUS_RQ);
+    json_t *st = json_object_get(w->bodies[2], "status");
+    assert_string_equal(json_string_value(json_object_get(st, "phase")), "Failed");
+    const char *keys[] = {"podName", "podIP", "nodeName", "startTime"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        json_t *v = json_object_get(st, keys[i]);
+        if (v && !json_is_null(v))
+            fail_msg("the status of a blocked sandbox has %s", keys[i]);
+    }
+    world_free(w);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -1103,6 +1127,7 @@ int main(void)
         cmocka_unit_test(a_sandbox_gone_is_forgotten),
         cmocka_unit_test(a_sandbox_forgotten_mid_reconcile_is_safe),
         cmocka_unit_test(a_reported_foreign_policy_shows_in_network_isolated),
+        cmocka_unit_test(a_blocked_sandbox_names_no_pod),
     };
     for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++)
         tests[n++] = more[i];
