@@ -19,7 +19,7 @@ fi
 . "$state/env"
 export KUBECONFIG=$state/kubeconfig
 
-# kage as an administrator installs it: CRD, namespace, RBAC.
+# kage as an administrator installs it: CRD, namespace, RBAC, admission.
 kubectl apply -k "$repo/crds" >/dev/null
 kubectl wait --for=condition=Established crd/sandboxes.kage.dev --timeout=60s >/dev/null
 kubectl apply -f "$repo/manifests/namespace.yaml" >/dev/null
@@ -28,6 +28,11 @@ kubectl apply -k "$repo/rbac" >/dev/null
 # to gets no pod.
 kubectl wait --for=condition=Established crd/sandboxclasses.kage.dev --timeout=60s >/dev/null
 kubectl apply -k "$repo/manifests/classes" >/dev/null
+# The admission policies: only kage's controller writes what isolates a
+# sandbox, a Sandbox reads only what its author may read, a class is used
+# only where it is granted, and the controller's token makes only hardened
+# sandbox pods.
+kubectl apply -k "$repo/admission" >/dev/null
 
 # The controller runs as system:serviceaccount:kage-system:kage-controller.
 if ! pid_alive kage-controller kage-controller; then
