@@ -16,13 +16,22 @@ die() {
 }
 
 # A block of 20 ports derived from the checkout's path, so two checkouts on
-# one machine do not clash; the first free block from there is taken.
-port_in_use() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
+# one machine do not clash; the first free block from there is taken. The
+# blocks lie in 20000-27999, below the kernel's ephemeral range
+# (net.ipv4.ip_local_port_range, 32768-60999 by default), where outgoing
+# connections take their local ports: a port chosen in that range can be
+# taken by, say, the API server's connection to etcd before the component
+# meant to listen on it starts. 28000-29999 is the tests' (free_port in
+# tests/e2e/conftest.py). A port counts as used in any state, not only
+# listening.
+port_in_use() { ss -Hatn "sport = :$1" 2>/dev/null | grep -q .; }
 choose_ports() {
-	local slot base p free
-	slot=$(($(printf '%s' "$repo_root" | cksum | cut -d' ' -f1) % 1500))
-	for _ in $(seq 0 1499); do
-		base=$((30000 + slot * 20))
+	local slot base p free lo
+	lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+	[ "$lo" -ge 28000 ] || die "the kernel's ephemeral port range starts at $lo, inside 20000-27999 where the local control plane takes its ports: raise net.ipv4.ip_local_port_range"
+	slot=$(($(printf '%s' "$repo_root" | cksum | cut -d' ' -f1) % 400))
+	for _ in $(seq 0 399); do
+		base=$((20000 + slot * 20))
 		free=1
 		for p in $(seq "$base" $((base + 9))); do
 			if port_in_use "$p"; then
@@ -34,9 +43,9 @@ choose_ports() {
 			echo "$base"
 			return 0
 		fi
-		slot=$(((slot + 1) % 1500))
+		slot=$(((slot + 1) % 400))
 	done
-	die "no free block of ports found between 30000 and 60000"
+	die "no free block of ports found between 20000 and 28000"
 }
 
 # pid_alive NAME: the process recorded for NAME still runs (and is ours:

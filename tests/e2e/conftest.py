@@ -188,11 +188,21 @@ class Controller:
 
 
 def free_port():
-    """A port free on 127.0.0.1 now (the kernel's choice)."""
+    """A port free on 127.0.0.1 now, in 28000-29999: below the kernel's
+    ephemeral range, so no outgoing connection takes it before the process
+    it is for listens on it (the kernel's own choice, port 0, is in that
+    range), and apart from the local control plane's blocks (20000-27999,
+    tests/cluster/lib.sh)."""
+    import random
     import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    for port in random.sample(range(28000, 30000), 2000):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 28000-29999 on 127.0.0.1")
 
 
 def install_kage(kubectl):
