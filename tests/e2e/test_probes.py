@@ -4,10 +4,10 @@ second and coming back when closed, /healthz and /readyz on the probe port
 still answer within 100 ms. The controller runs as the Deployment runs it
 (--http-addr and --probe-addr), under its own ServiceAccount."""
 
+import multiprocessing
 import re
 import socket
 import subprocess
-import threading
 import time
 
 import pytest
@@ -23,15 +23,20 @@ class Slow:
     """Connections from the given source addresses to 127.0.0.1:port that
     trickle HEADER and reconnect when the server closes them, as a client
     holding the server's connection slots would. Records when the server
-    closed each one (seconds after it opened) and how many bytes it had sent."""
+    closed each one (seconds after it opened) and how many bytes it had sent.
+    It runs in a process of its own, so that the probes are not measured
+    through this interpreter's lock."""
 
     def __init__(self, port, sources):
         self.port = port
         self.sources = sources
         self.conns = []
         self.closed = []  # (source, seconds open, bytes sent)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
+        ctx = multiprocessing.get_context("fork")
+        self.stop = ctx.Event()
+        self.started = ctx.Event()
+        self.results, self.child_end = ctx.Pipe(duplex=False)
+        self.proc = ctx.Process(target=self.main, daemon=True)
 
     def open(self, src, now):
         s = socket.socket()
@@ -42,10 +47,16 @@ class Slow:
         return {"sock": s, "src": src, "opened": now, "sent": 0, "next": now, "reopen": None}
 
     def start(self):
+        self.proc.start()
+        assert self.started.wait(30), "the slow clients did not connect"
+        return self
+
+    def main(self):
         now = time.monotonic()
         self.conns = [self.open(src, now) for src in self.sources]
-        self.thread.start()
-        return self
+        self.started.set()
+        self.run()
+        self.child_end.send(self.closed)
 
     def step(self, c, now):
         if c["sock"] is None:
@@ -79,10 +90,9 @@ class Slow:
 
     def close(self):
         self.stop.set()
-        self.thread.join(timeout=10)
-        for c in self.conns:
-            if c["sock"] is not None:
-                c["sock"].close()
+        if self.results.poll(10):
+            self.closed = self.results.recv()
+        self.proc.join(timeout=10)
 
 
 def accepted(pid, port):
