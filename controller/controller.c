@@ -43,6 +43,7 @@ struct ctl {
     struct informer *all_policies; /* every NetworkPolicy: those not kage's may select its pods */
     struct workers *workers; /* reconciling starts once every cache has synced (and we lead) */
     struct httpd *http;
+    struct httpd *probes; /* the kubelet's: apart from /metrics, which anyone may scrape */
     struct leader *leader;
     struct controller_opts opts;
     char identity[160]; /* this replica: reportingInstance, holderIdentity */
@@ -369,35 +370,41 @@ static void on_leader(void *arg, bool leading)
     stop(c);
 }
 
-static int on_http(void *arg, const char *method, const char *path, struct buf *body,
-                   const char **content_type)
+/* The kubelet's probes: /healthz (the loop turns), /readyz (caches synced). */
+static int on_probe(void *arg, const char *method, const char *path, struct buf *body,
+                    const char **content_type)
 {
     struct ctl *c = arg;
     (void)method;
-    *content_type = "text/plain; charset=utf-8";
-    if (strcmp(path, "/healthz") == 0) {
+    (void)content_type;
+    if (strcmp(path, "/healthz") == 0 ||
+        (strcmp(path, "/readyz") == 0 && c->synced >= INFORMERS && !c->stopping)) {
         buf_append_str(body, "ok\n");
         return 200;
     }
     if (strcmp(path, "/readyz") == 0) {
-        if (c->synced >= INFORMERS && !c->stopping) {
-            buf_append_str(body, "ok\n");
-            return 200;
-        }
         buf_append_str(body, c->stopping ? "stopping\n" : "caches not synced\n");
         return 503;
     }
-    if (strcmp(path, "/metrics") == 0) {
-        *content_type = "text/plain; version=0.0.4; charset=utf-8";
-        struct metrics_sources src = {
-            c->client,
-            workers_queue(c->workers),
-            {c->sandboxes, c->pods, c->policies, c->classes, c->namespaces},
-            c->synced >= INFORMERS};
-        return metrics_render(workers_metrics(c->workers), &src, body) == 0 ? 200 : 500;
-    }
-    buf_append_str(body, "not found: try /healthz, /readyz or /metrics\n");
+    buf_append_str(body, "not found: try /healthz, /readyz or (on the metrics port) /metrics\n");
     return 404;
+}
+
+/* The metrics port: /metrics, and the probes for a controller run without
+ * a port of their own. */
+static int on_http(void *arg, const char *method, const char *path, struct buf *body,
+                   const char **content_type)
+{
+    struct ctl *c = arg;
+    *content_type = "text/plain; charset=utf-8";
+    if (strcmp(path, "/metrics") != 0)
+        return on_probe(arg, method, path, body, content_type);
+    *content_type = "text/plain; version=0.0.4; charset=utf-8";
+    struct metrics_sources src = {c->client,
+                                  workers_queue(c->workers),
+                                  {c->sandboxes, c->pods, c->policies, c->classes, c->namespaces},
+                                  c->synced >= INFORMERS};
+    return metrics_render(workers_metrics(c->workers), &src, body) == 0 ? 200 : 500;
 }
 
 /* ---- lifecycle -------------------------------------------------------- */
@@ -420,7 +427,9 @@ static void release(void *arg)
     informer_close(c->all_policies, closed, NULL);
     if (c->http)
         httpd_close(c->http, closed, NULL);
-    c->http = NULL;
+    if (c->probes)
+        httpd_close(c->probes, closed, NULL);
+    c->http = c->probes = NULL;
     kube_client_close(c->client, closed, NULL);
 }
 
@@ -546,6 +555,11 @@ int controller_run(const struct controller_opts *o, const struct kube_config *cf
         fprintf(stderr, "kage-controller: --http-addr: %s\n", err);
         return 2;
     }
+    if (c.opts.probe_addr && c.opts.probe_addr[0] &&
+        httpd_start(c.loop, c.opts.probe_addr, on_probe, &c, &c.probes, err, sizeof(err)) != 0) {
+        fprintf(stderr, "kage-controller: --probe-addr: %s\n", err);
+        return 2;
+    }
     if (c.opts.leader_elect) {
         struct leader_opts lo = {
             .ns = c.opts.lease_namespace, .name = c.opts.lease_name, .identity = c.identity};
@@ -559,10 +573,11 @@ int controller_run(const struct controller_opts *o, const struct kube_config *cf
     c.sigint.data = c.sigterm.data = &c;
     uv_signal_start(&c.sigint, on_signal, SIGINT);
     uv_signal_start(&c.sigterm, on_signal, SIGTERM);
-    log_info("kage-controller started", "{s:s, s:s, s:s, s:i, s:s, s:b, s:s}", "version",
+    log_info("kage-controller started", "{s:s, s:s, s:s, s:i, s:s, s:b, s:s, s:s}", "version",
              KAGE_VERSION, "server", cfg->server, "runtimeClass", c.opts.runtime_class, "workers",
              (int)c.opts.workers, "identity", c.identity, "leaderElect", c.opts.leader_elect,
-             "http", c.http ? c.opts.http_addr : "off");
+             "http", c.http ? c.opts.http_addr : "off", "probes",
+             c.probes ? c.opts.probe_addr : "off");
 
     uv_run(c.loop, UV_RUN_DEFAULT);
 

@@ -12,6 +12,7 @@ struct controller_opts {
     const char *runtime_class;   /* runtimeClassName of sandbox pods */
     unsigned workers;            /* Sandboxes reconciled at once; 0 = 32 */
     const char *http_addr;       /* /healthz, /readyz, /metrics; NULL or "" = none */
+    const char *probe_addr;      /* /healthz, /readyz alone; NULL or "" = none */
     bool leader_elect;           /* reconcile only while holding the Lease */
     bool require_class;          /* a Sandbox no class applies to gets no pod */
     const char *lease_namespace; /* the Lease's namespace */

@@ -1,7 +1,8 @@
 /*
  * httpd.c - libmicrohttpd in external-polling epoll mode on the libuv loop:
  * a uv_poll watches MHD's epoll fd and a uv_timer follows MHD_get_timeout,
- * each calling MHD_run, so the server needs no thread and never blocks.
+ * each calling MHD_run, so the server needs no thread and never blocks. A
+ * second timer enforces the deadline for request headers that MHD lacks.
  */
 #include "httpd.h"
 
@@ -15,17 +16,29 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <jansson.h>
 #include <microhttpd.h>
 
 #include "log.h"
 
 #define DEFAULT_CONTENT_TYPE "text/plain; charset=utf-8"
+#define SWEEP_MS             250u /* how often overdue headers are looked for */
+
+/* One open connection, for the header deadline. */
+struct conn {
+    struct conn *prev, *next;
+    struct MHD_Connection *mhd;
+    uint64_t due_ms; /* loop time by which its request's headers must be in; 0: none due */
+};
 
 struct httpd {
     uv_loop_t *loop;
     struct MHD_Daemon *daemon;
     uv_poll_t poll;   /* MHD's epoll fd: readable when a socket of it is ready */
     uv_timer_t timer; /* due when MHD_get_timeout says MHD_run must run again */
+    uv_timer_t sweep; /* while connections are open: closes those past headers_ms */
+    struct conn *conns;
+    uint64_t headers_ms;
     httpd_handler handler;
     void *arg;
     size_t body_max;
@@ -184,6 +197,53 @@ static void rearm(struct httpd *s)
 
 static void finish_close(struct httpd *s);
 
+static void run(struct httpd *s);
+
+/* The tracked connection behind an MHD connection, or NULL. */
+static struct conn *conn_of(struct MHD_Connection *mhd)
+{
+    const union MHD_ConnectionInfo *i =
+        MHD_get_connection_info(mhd, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return i ? i->socket_context : NULL;
+}
+
+/* Shuts the socket of an MHD connection: MHD sees the end of input on its
+ * next run and closes the connection as if the client had. */
+static void conn_shut(struct MHD_Connection *mhd)
+{
+    const union MHD_ConnectionInfo *i =
+        MHD_get_connection_info(mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (i)
+        shutdown(i->connect_fd, SHUT_RDWR);
+}
+
+/* Closes every connection whose request headers are overdue. A client that
+ * trickles its headers keeps MHD's idle timeout from firing; this does not
+ * care how the bytes arrive. */
+static void on_sweep(uv_timer_t *t)
+{
+    struct httpd *s = t->data;
+    uint64_t now = uv_now(s->loop);
+    int shut = 0;
+
+    if (!s->conns) {
+        uv_timer_stop(&s->sweep);
+        return;
+    }
+    for (struct conn *c = s->conns; c; c = c->next) {
+        if (c->due_ms && now >= c->due_ms) {
+            c->due_ms = 0;
+            conn_shut(c->mhd);
+            shut++;
+        }
+    }
+    if (shut) {
+        log_debug("httpd: closed connections whose request headers were overdue", "{s:i, s:I}",
+                  "connections", shut, "deadlineMs", (json_int_t)s->headers_ms);
+        run(s);
+    }
+}
+
 static void run(struct httpd *s)
 {
     s->in_run = true;
@@ -285,6 +345,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     if (s->closing)
         return MHD_NO;
+    if (!*con_cls) { /* the headers are in: the deadline is met */
+        struct conn *c = conn_of(conn);
+        if (c)
+            c->due_ms = 0;
+    }
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return respond_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n", "GET, HEAD");
     if (!*con_cls) {
@@ -300,17 +365,62 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return serve(s, conn, method, url);
 }
 
-/* A closed connection may have been holding the daemon at its connection
- * limit; MHD then took the listen socket out of its epoll set and puts it
- * back only at the start of a later MHD_run. */
+/* A request is done: the next one on this keep-alive connection has its
+ * own deadline, counted from now. */
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct httpd *s = cls;
+    (void)con_cls;
+    (void)toe;
+    struct conn *c = conn_of(conn);
+    if (c)
+        c->due_ms = uv_now(s->loop) + s->headers_ms;
+}
+
+static void conn_unlink(struct httpd *s, struct conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    free(c);
+}
+
+/* A new connection gets its header deadline; one that cannot be tracked is
+ * refused, since nothing would bound it. A closed connection may have been
+ * holding the daemon at its connection limit; MHD then took the listen
+ * socket out of its epoll set and puts it back only at the start of a later
+ * MHD_run. */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
     struct httpd *s = cls;
-    (void)conn;
-    (void)socket_context;
-    if (toe == MHD_CONNECTION_NOTIFY_CLOSED)
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct conn *c = calloc(1, sizeof(*c));
+        *socket_context = c;
+        if (!c) {
+            conn_shut(conn);
+            return;
+        }
+        c->mhd = conn;
+        c->due_ms = uv_now(s->loop) + s->headers_ms;
+        c->next = s->conns;
+        if (s->conns)
+            s->conns->prev = c;
+        s->conns = c;
+        if (!uv_is_active((uv_handle_t *)&s->sweep))
+            uv_timer_start(&s->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+        return;
+    }
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        if (*socket_context)
+            conn_unlink(s, *socket_context);
+        *socket_context = NULL;
         s->conn_closed = true;
+    }
 }
 
 int httpd_start(uv_loop_t *loop, const char *addr, httpd_handler h, void *arg, struct httpd **out,
@@ -339,6 +449,7 @@ int httpd_start_opts(uv_loop_t *loop, const char *addr, const struct httpd_opts 
     s->handler = h;
     s->arg = arg;
     s->body_max = o.body_max ? o.body_max : HTTPD_BODY_MAX;
+    s->headers_ms = 1000u * (uint64_t)(o.headers_s ? o.headers_s : HTTPD_HEADERS_S);
 
     unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     if (la.u.sa.sa_family == AF_INET6)
@@ -350,10 +461,11 @@ int httpd_start_opts(uv_loop_t *loop, const char *addr, const struct httpd_opts 
     errno = 0;
     s->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_SOCK_ADDR, &la.u.sa,
-        MHD_OPTION_CONNECTION_TIMEOUT, o.timeout_s ? o.timeout_s : HTTPD_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_LIMIT, o.max_conns ? o.max_conns : HTTPD_MAX_CONNS,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        s, MHD_OPTION_SOCK_ADDR, &la.u.sa, MHD_OPTION_CONNECTION_TIMEOUT,
+        o.timeout_s ? o.timeout_s : HTTPD_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
+        o.max_conns ? o.max_conns : HTTPD_MAX_CONNS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        o.max_per_ip ? o.max_per_ip : HTTPD_MAX_PER_IP, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         o.conn_memory ? o.conn_memory : (size_t)HTTPD_CONN_MEMORY, MHD_OPTION_END);
     int e = errno;
     s->starting = false;
@@ -382,10 +494,13 @@ int httpd_start_opts(uv_loop_t *loop, const char *addr, const struct httpd_opts 
         snprintf(err, errlen, "httpd: cannot watch the server's epoll fd: %s", uv_strerror(rc));
         goto fail;
     }
+    /* MHD calls back only from MHD_run, so the timers may start after it. */
     uv_timer_init(loop, &s->timer);
+    uv_timer_init(loop, &s->sweep);
     s->poll.data = s;
     s->timer.data = s;
-    s->open_handles = 2;
+    s->sweep.data = s;
+    s->open_handles = 3;
     uv_poll_start(&s->poll, UV_READABLE, on_poll);
     rearm(s);
     *out = s;
@@ -419,10 +534,13 @@ static void on_handle_closed(uv_handle_t *h)
 static void finish_close(struct httpd *s)
 {
     uv_close((uv_handle_t *)&s->poll, on_handle_closed);
-    MHD_stop_daemon(s->daemon);
+    MHD_stop_daemon(s->daemon); /* reports each connection closed */
     s->daemon = NULL;
+    while (s->conns)
+        conn_unlink(s, s->conns);
     uv_timer_stop(&s->timer);
     uv_close((uv_handle_t *)&s->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&s->sweep, on_handle_closed);
 }
 
 void httpd_close(struct httpd *s, void (*cb)(void *arg), void *arg)

@@ -11,7 +11,9 @@
 #include "kube/buf.h"
 
 #define HTTPD_TIMEOUT_S   10u          /* an idle connection is dropped after this */
+#define HTTPD_HEADERS_S   5u           /* a request's headers must be in within this */
 #define HTTPD_MAX_CONNS   64u          /* connections beyond this wait in the backlog */
+#define HTTPD_MAX_PER_IP  8u           /* one client address's connections; more are closed */
 #define HTTPD_CONN_MEMORY (16u * 1024) /* per connection: request line, headers, I/O */
 #define HTTPD_BODY_MAX    (4u << 20)   /* cap on one response body */
 
@@ -30,12 +32,21 @@ struct httpd;
 typedef int (*httpd_handler)(void *arg, const char *method, const char *path, struct buf *body,
                              const char **content_type);
 
-/* Tunables for httpd_start_opts; a zero field takes the default above. */
+/*
+ * Tunables for httpd_start_opts; a zero field takes the default above.
+ * MHD's idle timeout restarts with every byte received, so a client that
+ * sends one header byte every few seconds would hold a connection slot for
+ * ever; headers_s bounds the time from the connection's start (or the end of
+ * its previous request) to the end of the request's headers, however the
+ * bytes trickle in. max_per_ip keeps one address from taking every slot.
+ */
 struct httpd_opts {
-    unsigned timeout_s; /* idle connection timeout, in seconds */
-    unsigned max_conns; /* concurrent connections */
-    size_t conn_memory; /* memory pool per connection, in bytes */
-    size_t body_max;    /* cap on the handler's body, in bytes */
+    unsigned timeout_s;  /* idle connection timeout, in seconds */
+    unsigned headers_s;  /* deadline for a request's headers, in seconds */
+    unsigned max_conns;  /* concurrent connections */
+    unsigned max_per_ip; /* concurrent connections from one client address */
+    size_t conn_memory;  /* memory pool per connection, in bytes */
+    size_t body_max;     /* cap on the handler's body, in bytes */
 };
 
 /*

@@ -48,6 +48,7 @@ int main(int argc, char **argv)
             .runtime_class = opts.default_runtime_class,
             .workers = opts.workers,
             .http_addr = opts.http_addr,
+            .probe_addr = opts.probe_addr,
             .leader_elect = opts.leader_elect,
             .require_class = !opts.allow_no_class,
             /* In a cluster, the pod's own namespace; else kage's. */

@@ -22,6 +22,7 @@ enum {
     OPT_PAGE_SIZE,
     OPT_WATCH_TIMEOUT,
     OPT_HTTP_ADDR,
+    OPT_PROBE_ADDR,
     OPT_LEADER_ELECT,
     OPT_LEASE_NAMESPACE,
     OPT_LEASE_NAME,
@@ -38,6 +39,7 @@ static const struct option long_opts[] = {
     {"default-runtime-class", required_argument, NULL, OPT_RUNTIME_CLASS},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"http-addr", required_argument, NULL, OPT_HTTP_ADDR},
+    {"probe-addr", required_argument, NULL, OPT_PROBE_ADDR},
     {"leader-elect", no_argument, NULL, OPT_LEADER_ELECT},
     {"leader-election-namespace", required_argument, NULL, OPT_LEASE_NAMESPACE},
     {"leader-election-id", required_argument, NULL, OPT_LEASE_NAME},
@@ -66,7 +68,9 @@ void options_usage(void *stream, const char *prog)
         "  --default-runtime-class NAME   runtimeClassName for sandbox pods (default: kata-fc)\n"
         "  --log-level LEVEL              debug, info, warn or error (default: info)\n"
         "  --log-format FORMAT            json (default) or text\n"
-        "  --http-addr ADDR               serve /healthz, /readyz, /metrics (default: 127.0.0.1:8081; \"\" = off)\n"
+        "  --http-addr ADDR               serve /metrics, /healthz, /readyz (default: 127.0.0.1:8081; \"\" = off)\n"
+        "  --probe-addr ADDR              serve only /healthz and /readyz, for the kubelet's probes,\n"
+        "                                 apart from the metrics port (default: \"\" = off)\n"
         "  --leader-elect                 reconcile only while holding the leader Lease\n"
         "  --allow-no-class               run Sandboxes no SandboxClass applies to, with no\n"
         "                                 guardrails (default: they get no pod, reason NoClass)\n"
@@ -105,6 +109,7 @@ int options_parse(struct options *opts, int argc, char **argv, char *err, size_t
     opts->log_level = "info";
     opts->log_format = "json";
     opts->http_addr = "127.0.0.1:8081";
+    opts->probe_addr = "";
     opts->lease_name = "kage-controller";
     err[0] = '\0';
 
@@ -147,6 +152,9 @@ int options_parse(struct options *opts, int argc, char **argv, char *err, size_t
             break;
         case OPT_HTTP_ADDR:
             opts->http_addr = optarg;
+            break;
+        case OPT_PROBE_ADDR:
+            opts->probe_addr = optarg;
             break;
         case OPT_LEADER_ELECT:
             opts->leader_elect = true;

@@ -19,6 +19,7 @@ struct options {
     const char *log_level;             /* "debug", "info", "warn", "error" */
     const char *log_format;            /* "json" or "text" */
     const char *http_addr;             /* /healthz, /readyz, /metrics; "" = off */
+    const char *probe_addr;            /* /healthz, /readyz only; "" = off */
     bool leader_elect;                 /* contend for the Lease before reconciling */
     bool allow_no_class;               /* a Sandbox no class applies to still runs */
     const char *lease_namespace;       /* NULL: the in-cluster namespace, else kage-system */

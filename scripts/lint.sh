@@ -51,4 +51,8 @@ if ! python3 scripts/unused_functions.py; then
 	echo "lint: unused functions above: use them, make them static, or delete them" >&2
 	fail=1
 fi
+# kube-score over the manifests as kubectl apply -k manifests/ sends them.
+if ! scripts/kube-score.sh; then
+	fail=1
+fi
 exit $fail

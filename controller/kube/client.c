@@ -246,7 +246,8 @@ static int req_new(struct kube_client *c, enum kube_verb verb, const char *path,
         return -ENOMEM;
     struct buf url;
     buf_init(&url, 64 * 1024);
-    if (buf_append_str(&url, c->cfg->server) || buf_append_str(&url, path)) {
+    const char *base = c->cfg->url_base ? c->cfg->url_base : c->cfg->server;
+    if (buf_append_str(&url, base) || buf_append_str(&url, path)) {
         buf_free(&url);
         free(r);
         return -ENOMEM;
@@ -347,6 +348,7 @@ void kube__client_maybe_free(struct kube_client *c)
         return;
     kube__token_free(c->token);
     kube__token_free(c->token_new);
+    curl_slist_free_all(c->connect_to);
     void (*cb)(void *) = c->close_cb;
     void *arg = c->close_arg;
     free(c);
@@ -377,6 +379,11 @@ int kube_client_new(uv_loop_t *loop, const struct kube_config *cfg,
         snprintf(err, errlen, "no API server URL in %s", cfg->source ? cfg->source : "config");
         return -EINVAL;
     }
+    if (strncmp(cfg->server, "https://", 8) != 0 && (cfg->token || cfg->token_file)) {
+        snprintf(err, errlen, "%s: a bearer token is sent only to an https:// server, not %s",
+                 cfg->source ? cfg->source : "config", cfg->server);
+        return -EINVAL;
+    }
 
     struct kube_client *c = calloc(1, sizeof(*c));
     if (!c) {
@@ -405,8 +412,14 @@ int kube_client_new(uv_loop_t *loop, const struct kube_config *cfg,
     TAILQ_INIT(&c->backoff);
     TAILQ_INIT(&c->socks);
 
+    if (cfg->connect_to && !(c->connect_to = curl_slist_append(NULL, cfg->connect_to))) {
+        free(c);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
     if (cfg->token_file && !cfg->token) {
         if (kube_token_read(cfg->token_file, &c->token, err, errlen) != 0) {
+            curl_slist_free_all(c->connect_to);
             free(c);
             return -EINVAL;
         }
@@ -414,6 +427,7 @@ int kube_client_new(uv_loop_t *loop, const struct kube_config *cfg,
 
     if (kube__curl_uv_init(c) != 0) {
         kube__token_free(c->token);
+        curl_slist_free_all(c->connect_to);
         free(c);
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;

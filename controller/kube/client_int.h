@@ -81,6 +81,7 @@ struct kube_client {
     int token_work_busy;
     char *token_new; /* read by the worker, swapped in on the loop */
     char *token;
+    struct curl_slist *connect_to; /* from cfg->connect_to, or NULL */
     struct req_list waiting;
     struct req_list active;
     struct req_list backoff;

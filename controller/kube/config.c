@@ -5,6 +5,7 @@
  */
 #include "kube/config.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -215,6 +216,48 @@ int kube_token_read(const char *path, char **out, char *err, size_t errlen)
     return read_trimmed(path, KUBE_TOKEN_MAX_FILE, "token file", out, NULL, err, errlen);
 }
 
+/* curl's URL parser finds the host (IPv6 in brackets, as CONNECT_TO wants)
+ * and the port, 443 when the URL has none; the path prefix, if any, is kept
+ * from the server as written. */
+int kube__config_route(struct kube_config *cfg, char *err, size_t errlen)
+{
+    static const char https[] = "https://";
+    char *host = NULL, *port = NULL;
+    int rc = -1;
+
+    if (!cfg->tls_server_name || strncmp(cfg->server, https, sizeof(https) - 1) != 0)
+        return 0;
+    CURLU *u = curl_url();
+    if (!u)
+        return fail(err, errlen, "out of memory");
+    if (curl_url_set(u, CURLUPART_URL, cfg->server, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+        fail(err, errlen, "server \"%s\" is not a URL with a host", cfg->server);
+        goto out;
+    }
+    const char *authority = cfg->server + sizeof(https) - 1;
+    size_t alen = strcspn(authority, "/");
+    if (memchr(authority, '@', alen)) {
+        fail(err, errlen, "server \"%s\" must not carry user information", cfg->server);
+        goto out;
+    }
+    cfg->url_base =
+        kube__dup_printf("https://%s:%s%s", cfg->tls_server_name, port, authority + alen);
+    cfg->connect_to = kube__dup_printf("%s:%s:%s:%s", cfg->tls_server_name, port, host, port);
+    cfg->host_header = kube__dup_printf("Host: %.*s", (int)alen, authority);
+    if (!cfg->url_base || !cfg->connect_to || !cfg->host_header) {
+        fail(err, errlen, "out of memory");
+        goto out;
+    }
+    rc = 0;
+out:
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return rc;
+}
+
 /* ---- in-cluster ---- */
 
 static int valid_host(const char *h)
@@ -378,5 +421,8 @@ void kube_config_free(struct kube_config *cfg)
     free(cfg->token_file);
     free(cfg->namespace);
     free(cfg->source);
+    free(cfg->url_base);
+    free(cfg->connect_to);
+    free(cfg->host_header);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -34,6 +34,14 @@ struct kube_config {
     char *token_file; /* bearer token file, re-read by the client about every minute, or NULL */
     char *namespace;  /* the context's namespace, or the in-cluster namespace file's, or NULL */
     char *source;     /* for logs: "kubeconfig /x/y context dev" or "in-cluster" */
+    /* Derived from tls_server_name for an https:// server, else NULL: the
+     * URL requests are made to, naming the TLS name (so that it is the name
+     * sent in SNI and verified in the certificate), "NAME:PORT:HOST:PORT"
+     * for curl's CONNECT_TO (so that the connection still goes to the
+     * server's host), and the Host header the server would have had. */
+    char *url_base;
+    char *connect_to;
+    char *host_header;
 };
 
 /*

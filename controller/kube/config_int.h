@@ -32,6 +32,13 @@ int kube__has_control(const char *s, size_t n);
  */
 int kube__read_capped(const char *path, size_t max, char **out, size_t *outlen);
 
+/*
+ * Fills cfg's url_base, connect_to and host_header from its server and
+ * tls_server_name (a no-op without a TLS name or for an http:// server).
+ * Returns 0, or -1 with one line in err (always terminated).
+ */
+int kube__config_route(struct kube_config *cfg, char *err, size_t errlen);
+
 /* Returns 0 when path opens for reading and is not a directory, else -errno. */
 int kube__check_readable(const char *path);
 

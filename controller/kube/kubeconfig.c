@@ -347,6 +347,16 @@ static int kc_cluster(struct kc *k, yaml_node_t *c, const char *where, struct ku
             where);
     if (cfg->ca_file && kc_check_file(k, where, "certificate-authority", cfg->ca_file))
         return -1;
+    /* It becomes the URL's host and part of curl's CONNECT_TO entry. */
+    const char *tsn = cfg->tls_server_name;
+    if (tsn &&
+        (strlen(tsn) > 253 || strspn(tsn, "abcdefghijklmnopqrstuvwxyz"
+                                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != strlen(tsn)))
+        return kc_fail(k, "%s: tls-server-name \"%s\" is not a DNS name or IPv4 address", where,
+                       tsn);
+    char e[KUBE__ERR_MAX];
+    if (kube__config_route(cfg, e, sizeof(e)))
+        return kc_fail(k, "%s: %s", where, e);
     return 0;
 }
 
@@ -495,6 +505,14 @@ static int kc_load(struct kc *k, const char *context, struct kube_config *cfg)
     snprintf(where, sizeof(where), "user \"%s\"", user);
     if (kc_user(k, body, where, cfg))
         goto out;
+    /* A bearer token over plain HTTP is readable by anyone on the path. */
+    if (strncmp(cfg->server, "http://", 7) == 0 && (cfg->token || cfg->token_file)) {
+        kc_fail(k,
+                "%s: %s is set, but cluster \"%s\" has the plain-HTTP server %s; a bearer "
+                "token is sent only to an https:// server",
+                where, cfg->token ? "token" : "tokenFile", cluster, cfg->server);
+        goto out;
+    }
 
     if (!(cfg->source = kube__dup_printf("kubeconfig %s context %s", k->path, name))) {
         kc_fail(k, "out of memory");

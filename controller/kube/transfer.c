@@ -100,6 +100,8 @@ int kube__transfer_prepare(struct kube_request *r)
         h = add_header(h, "Content-Type: application/merge-patch+json", &failed);
     else if (r->body)
         h = add_header(h, "Content-Type: application/json", &failed);
+    if (cfg->host_header)
+        h = add_header(h, cfg->host_header, &failed);
     const char *token = cfg->token ? cfg->token : c->token;
     if (token) {
         struct buf auth;
@@ -138,15 +140,24 @@ int kube__transfer_prepare(struct kube_request *r)
     else
         curl_easy_setopt(e, CURLOPT_PROXY, "");
 
+    /* Trust what the kubeconfig or service account names and nothing
+     * beside it: libcurl's built-in CA directory (every public CA on a
+     * Debian host) is dropped, and so is its bundle when a CA is given. With
+     * no CA at all the bundle stays, as kubectl then uses the system's. */
+    curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
     if (cfg->insecure_skip_tls_verify) {
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
     } else if (cfg->ca_data) {
         struct curl_blob blob = {cfg->ca_data, cfg->ca_data_len, CURL_BLOB_NOCOPY};
+        curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
         curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
     } else if (cfg->ca_file) {
         curl_easy_setopt(e, CURLOPT_CAINFO, cfg->ca_file);
     }
+    /* tls-server-name: the URL names it, the connection goes to the server. */
+    if (c->connect_to)
+        curl_easy_setopt(e, CURLOPT_CONNECT_TO, c->connect_to);
     if (cfg->cert_data) {
         struct curl_blob cert = {cfg->cert_data, cfg->cert_data_len, CURL_BLOB_NOCOPY};
         struct curl_blob key = {cfg->key_data, cfg->key_data_len, CURL_BLOB_NOCOPY};

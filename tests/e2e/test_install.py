@@ -83,7 +83,8 @@ def test_the_manifests_apply_with_kustomize_and_the_pods_are_admitted(kubectl, k
                 "sandboxes.kage.dev", "serviceaccount/kage-controller",
                 "clusterrole.rbac.authorization.k8s.io/kage-controller",
                 "deployment.apps/kage-controller", "service/kage-controller-metrics",
-                "poddisruptionbudget.policy/kage-controller"):
+                "poddisruptionbudget.policy/kage-controller",
+                "networkpolicy.networking.k8s.io/kage-controller"):
         assert obj in out, out
     try:
         # kwok plays the kubelet, so the replicas are "Running" without a
@@ -99,7 +100,22 @@ def test_the_manifests_apply_with_kustomize_and_the_pods_are_admitted(kubectl, k
         assert c["securityContext"]["readOnlyRootFilesystem"] is True
         assert c["securityContext"]["capabilities"] == {"drop": ["ALL"]}
         assert c["args"] == ["--leader-elect", "--http-addr=0.0.0.0:8081",
-                             "--default-runtime-class=kata-fc"]
+                             "--probe-addr=0.0.0.0:8082", "--default-runtime-class=kata-fc"]
+        # The kubelet's probes use a port that no Service exposes and the
+        # NetworkPolicy admits no one to; /metrics only from labelled namespaces.
+        assert c["livenessProbe"]["httpGet"]["port"] == "probes"
+        assert c["readinessProbe"]["httpGet"]["port"] == "probes"
+        assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"http": 8081, "probes": 8082}
+        svc = kubectl.json("-n", "kage-system", "get", "service", "kage-controller-metrics")
+        assert [(p["port"], p["targetPort"]) for p in svc["spec"]["ports"]] == [(8081, "http")]
+        pol = kubectl.json("-n", "kage-system", "get", "networkpolicy", "kage-controller")
+        selector = {"app.kubernetes.io/name": "kage", "app.kubernetes.io/component": "controller"}
+        assert pol["spec"]["podSelector"] == {"matchLabels": selector}
+        assert all(p["metadata"]["labels"].get(k) == v for p in pods for k, v in selector.items())
+        assert pol["spec"]["policyTypes"] == ["Ingress"]
+        assert pol["spec"]["ingress"] == [{
+            "from": [{"namespaceSelector": {"matchLabels": {"kage.dev/metrics-scraper": "true"}}}],
+            "ports": [{"port": "http", "protocol": "TCP"}]}]
     finally:
         kubectl.run("-n", "kage-system", "delete", "deployment", "kage-controller",
                     "--ignore-not-found")

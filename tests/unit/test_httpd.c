@@ -38,6 +38,8 @@ struct client {
     struct t *t;
     const char *req;
     size_t split;
+    uint64_t drip_ms; /* > 0: send req one byte every drip_ms instead */
+    size_t dripped;
     char resp[RESP_MAX];
     size_t len;
     bool connected;
@@ -212,6 +214,19 @@ static void on_pause(uv_timer_t *h)
     send_part(c, 1, c->req + c->split, strlen(c->req) - c->split);
 }
 
+/* One more byte of a trickled request; a closed connection ends it. */
+static void on_drip(uv_timer_t *h)
+{
+    struct client *c = h->data;
+    if (c->eof || c->dripped >= strlen(c->req)) {
+        uv_timer_stop(h);
+        return;
+    }
+    uv_buf_t b = uv_buf_init((char *)c->req + c->dripped, 1);
+    if (uv_try_write((uv_stream_t *)&c->tcp, &b, 1) == 1)
+        c->dripped++;
+}
+
 static void on_connect(uv_connect_t *req, int status)
 {
     struct client *c = req->data;
@@ -220,6 +235,10 @@ static void on_connect(uv_connect_t *req, int status)
     assert_int_equal(uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read), 0);
     if (!c->req)
         return; /* says nothing */
+    if (c->drip_ms) {
+        uv_timer_start(&c->pause, on_drip, 0, c->drip_ms);
+        return;
+    }
     if (c->split) {
         send_part(c, 0, c->req, c->split);
         uv_timer_start(&c->pause, on_pause, 150, 0);
@@ -228,8 +247,11 @@ static void on_connect(uv_connect_t *req, int status)
     }
 }
 
-/* Starts a client that sends req (NULL: nothing) to ip:port of the server. */
-static struct client *client_start_at(struct t *t, const char *ip, const char *req, size_t split)
+/* Starts a client from source address src (NULL: the kernel's choice) that
+ * sends req (NULL: nothing) to ip:port of the server, one byte every drip_ms
+ * when drip_ms > 0. */
+static struct client *client_start_full(struct t *t, const char *src, const char *ip,
+                                        const char *req, size_t split, uint64_t drip_ms)
 {
     assert_true(t->nclients < MAX_CLIENTS);
     struct client *c = &t->c[t->nclients++];
@@ -237,6 +259,7 @@ static struct client *client_start_at(struct t *t, const char *ip, const char *r
     c->t = t;
     c->req = req;
     c->split = split;
+    c->drip_ms = drip_ms;
     c->started_at = uv_now(&t->loop);
     if (strchr(ip, ':'))
         assert_int_equal(uv_ip6_addr(ip, httpd_port(t->s), (struct sockaddr_in6 *)&ss), 0);
@@ -246,8 +269,18 @@ static struct client *client_start_at(struct t *t, const char *ip, const char *r
     uv_timer_init(&t->loop, &c->pause);
     c->tcp.data = c->pause.data = c->conn.data = c;
     c->open = 2;
+    if (src) {
+        struct sockaddr_in from;
+        assert_int_equal(uv_ip4_addr(src, 0, &from), 0);
+        assert_int_equal(uv_tcp_bind(&c->tcp, (struct sockaddr *)&from, 0), 0);
+    }
     assert_int_equal(uv_tcp_connect(&c->conn, &c->tcp, (struct sockaddr *)&ss, on_connect), 0);
     return c;
+}
+
+static struct client *client_start_at(struct t *t, const char *ip, const char *req, size_t split)
+{
+    return client_start_full(t, NULL, ip, req, split, 0);
 }
 
 static struct client *client_start(struct t *t, const char *req, size_t split)
@@ -557,7 +590,9 @@ static void test_concurrent_clients_and_a_slow_writer_do_not_wait_on_each_other(
     (void)state;
     struct t t;
     t_init(&t);
-    t_start(&t, NULL);
+    /* nine at once from one address: more than the default per-address limit */
+    struct httpd_opts o = {.max_per_ip = 16};
+    t_start(&t, &o);
 
     /* The slow one sends half its request line, then the rest 150 ms later. */
     struct client *slow = client_start(&t, GET("/metrics"), 7);
@@ -634,6 +669,97 @@ static void test_connection_limit_queues_the_next_client(void **state)
     /* served, but only once a silent one timed out */
     assert_int_equal(resp_status(third), 200);
     assert_true(third->done_at - third->started_at >= 900);
+    assert_int_equal(t.calls, 1);
+    t_finish(&t);
+}
+
+static void test_trickled_headers_are_cut_at_the_deadline(void **state)
+{
+    (void)state;
+    struct t t;
+    t_init(&t);
+    struct httpd_opts o = {.timeout_s = 1, .headers_s = 2};
+    t_start(&t, &o);
+
+    /* One header byte every 300 ms: never idle for the 1 s timeout. */
+    struct client *drip =
+        client_start_full(&t, NULL, "127.0.0.1",
+                          "GET /healthz HTTP/1.1\r\nHost: test\r\n"
+                          "X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n",
+                          0, 300);
+    struct client *quick = client_start(&t, GET("/healthz"), 0);
+    run_clients(&t, 6000);
+
+    assert_int_equal(resp_status(quick), 200);
+    assert_true(quick->done_at - quick->started_at < 500);
+    /* Closed with nothing sent, after the 2 s deadline and well before the
+     * request could have been finished; the idle timeout alone let it live. */
+    assert_true(drip->eof);
+    assert_int_equal(drip->len, 0);
+    uint64_t ms = drip->done_at - drip->started_at;
+    if (ms < 1900 || ms > 3000)
+        fail_msg("trickling client closed after %llu ms", (unsigned long long)ms);
+    assert_true(drip->dripped < 15);
+    assert_int_equal(t.calls, 1);
+    t_finish(&t);
+}
+
+static void test_keep_alive_requests_each_get_the_full_deadline(void **state)
+{
+    (void)state;
+    struct t t;
+    t_init(&t);
+    struct httpd_opts o = {.timeout_s = 10, .headers_s = 1};
+    t_start(&t, &o);
+
+    /* Three requests on one connection, 400 ms apart: 1.2 s in all, past the
+     * 1 s deadline, which is counted for each request on its own. */
+    static const char req[] = "GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n";
+    struct client *c = client_start(&t, NULL, 0);
+    while (!c->connected)
+        uv_run(&t.loop, UV_RUN_ONCE);
+    for (int i = 0; i < 3; i++) {
+        uv_buf_t b = uv_buf_init((char *)req, sizeof(req) - 1);
+        assert_int_equal(uv_try_write((uv_stream_t *)&c->tcp, &b, 1), (int)sizeof(req) - 1);
+        uv_timer_start(&t.guard, on_guard, 400, 0);
+        while (uv_is_active((uv_handle_t *)&t.guard))
+            uv_run(&t.loop, UV_RUN_ONCE);
+    }
+    assert_false(c->eof);
+    assert_int_equal(t.calls, 3);
+    /* then, silent, it is cut at its next request's deadline */
+    run_clients(&t, 3000);
+    assert_true(c->eof);
+    uint64_t ms = c->done_at - c->started_at;
+    if (ms < 1900 || ms > 2700)
+        fail_msg("keep-alive connection closed after %llu ms", (unsigned long long)ms);
+    t_finish(&t);
+}
+
+static void test_one_address_gets_at_most_its_share_of_connections(void **state)
+{
+    (void)state;
+    struct t t;
+    t_init(&t);
+    struct httpd_opts o = {.timeout_s = 1, .max_conns = 8, .max_per_ip = 2};
+    t_start(&t, &o);
+
+    struct client *held[3];
+    for (int i = 0; i < 3; i++)
+        held[i] = client_start_full(&t, "127.0.0.2", "127.0.0.1", NULL, 0, 0);
+    struct client *other = client_start_full(&t, "127.0.0.3", "127.0.0.1", GET("/healthz"), 0, 0);
+    run_clients(&t, 5000);
+
+    /* The third from 127.0.0.2 is closed at once; the other address is
+     * served at once; the two within the limit last until the idle timeout. */
+    assert_true(held[2]->eof);
+    assert_true(held[2]->done_at - held[2]->started_at < 500);
+    assert_int_equal(resp_status(other), 200);
+    assert_true(other->done_at - other->started_at < 500);
+    for (int i = 0; i < 2; i++) {
+        assert_true(held[i]->eof);
+        assert_true(held[i]->done_at - held[i]->started_at >= 900);
+    }
     assert_int_equal(t.calls, 1);
     t_finish(&t);
 }
@@ -802,6 +928,9 @@ int main(void)
         cmocka_unit_test(test_concurrent_clients_and_a_slow_writer_do_not_wait_on_each_other),
         cmocka_unit_test(test_silent_client_is_dropped_after_timeout_without_blocking_the_loop),
         cmocka_unit_test(test_connection_limit_queues_the_next_client),
+        cmocka_unit_test(test_trickled_headers_are_cut_at_the_deadline),
+        cmocka_unit_test(test_keep_alive_requests_each_get_the_full_deadline),
+        cmocka_unit_test(test_one_address_gets_at_most_its_share_of_connections),
         cmocka_unit_test(test_close_drops_open_connections_and_leaves_no_handles),
         cmocka_unit_test(test_close_from_inside_the_handler_is_deferred),
         cmocka_unit_test(test_bad_addresses_are_refused_with_a_reason),

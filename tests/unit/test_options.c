@@ -51,6 +51,22 @@ static void values_are_taken_in_both_spellings(void **state)
     assert_string_equal(o.default_runtime_class, "kata-qemu");
 }
 
+static void the_probe_port_is_off_unless_asked_for(void **state)
+{
+    (void)state;
+    struct options o;
+    char err[128];
+    char *argv[] = {"kage-controller", NULL};
+    assert_int_equal(options_parse(&o, 1, argv, err, sizeof(err)), 0);
+    assert_string_equal(o.http_addr, "127.0.0.1:8081");
+    assert_string_equal(o.probe_addr, "");
+    assert_int_equal(PARSE(&o, err, "--http-addr=0.0.0.0:8081", "--probe-addr", "0.0.0.0:8082"), 0);
+    assert_string_equal(o.http_addr, "0.0.0.0:8081");
+    assert_string_equal(o.probe_addr, "0.0.0.0:8082");
+    assert_int_equal(PARSE(&o, err, "--probe-addr"), -1);
+    assert_string_equal(err, "flag --probe-addr needs a value");
+}
+
 static void unknown_flag_is_named(void **state)
 {
     (void)state;
@@ -126,6 +142,7 @@ int main(void)
         cmocka_unit_test(no_flags_runs_with_defaults),
         cmocka_unit_test(version_and_help_win_over_other_flags),
         cmocka_unit_test(values_are_taken_in_both_spellings),
+        cmocka_unit_test(the_probe_port_is_off_unless_asked_for),
         cmocka_unit_test(unknown_flag_is_named),
         cmocka_unit_test(missing_value_is_named),
         cmocka_unit_test(empty_runtime_class_is_refused),
