@@ -968,10 +968,10 @@ def test_kubectl_explains_egress_and_lists_sandboxes_with_their_columns(kubectl,
     pod = kubectl.json("-n", ns, "get", "pod", "listed")
     lines = kubectl.run("-n", ns, "get", "sbx").stdout.splitlines()
     assert len(lines) == 2, lines
-    assert lines[0].split() == ["NAME", "PHASE", "REASON", "IP", "NODE", "AGE"]
+    assert lines[0].split() == ["NAME", "READY", "PHASE", "REASON", "IP", "NODE", "AGE"]
     row = lines[1].split()
-    assert row[:5] == ["listed", "Running", "SandboxReady", pod["status"]["podIP"], NODE]
-    assert len(row) == 6 and row[5][-1] in "sm", row
+    assert row[:6] == ["listed", "True", "Running", "SandboxReady", pod["status"]["podIP"], NODE]
+    assert len(row) == 7 and row[6][-1] in "sm", row
 
 
 # ---- the log ---------------------------------------------------------------------
