@@ -97,7 +97,7 @@ static void judge_pod(struct verdict *v, const struct status_facts *f)
             say(v, "Creating", false, "ContainerNotReady", "the container is not ready yet");
         return;
     case POD_SUCCEEDED:
-        say(v, "Succeeded", true, "Completed", "the command exited with code 0");
+        say(v, "Succeeded", false, "Completed", "the command exited with code 0");
         return;
     case POD_FAILED:
         if (strncmp(p->term_message, BEFORE_SCRIPT_FAILED, bl) == 0)
@@ -140,17 +140,17 @@ static bool listed(const char *reason, const char *const *list, size_t n)
 }
 
 /*
- * Ready says the sandbox is in the state its spec asks for: running and
- * usable, or deliberately paused, completed or expired (the phase and
- * reason say which). kstatus, and with it Flux, reads a Ready=False without
- * Stalled as "still in progress", which a paused or finished sandbox is not.
+ * Ready says the sandbox is usable: its pod runs and is ready, so a script
+ * that waits for Ready can exec into it. A paused, completed or expired
+ * sandbox is Ready=False with that reason, and is settled: neither
+ * Reconciling nor Stalled (see is_settled()).
  */
 static void judge(struct verdict *v, const struct status_facts *f, const char *pod_name)
 {
     if (f->invalid)
         say(v, "Failed", false, "InvalidSpec", "%s: %s", f->invalid->field, f->invalid->message);
     else if (f->expired)
-        say(v, "Expired", true, "Expired",
+        say(v, "Expired", false, "Expired",
             "the sandbox's lifetime ended at %s; its pod was removed and the Sandbox kept "
             "(shutdownPolicy Retain)",
             f->expires_at ? f->expires_at : "its deadline");
@@ -162,7 +162,7 @@ static void judge(struct verdict *v, const struct status_facts *f, const char *p
                 : "Pending",
             false, f->block_reason, "%s", f->block_message ? f->block_message : f->block_reason);
     else if (f->paused)
-        say(v, "Paused", !f->pod, f->pod ? "Pausing" : "Paused", "%s",
+        say(v, "Paused", false, f->pod ? "Pausing" : "Paused", "%s",
             f->pod ? "pausing: the pod is being removed; the network policies stay"
                    : "the sandbox is paused: it has no pod; the network policies stay");
     else if (!f->policies_ready)
@@ -176,6 +176,17 @@ static void judge(struct verdict *v, const struct status_facts *f, const char *p
         say(v, "Creating", false, "PodStarting", "the pod is being scheduled and started");
     else
         judge_pod(v, f);
+}
+
+/*
+ * Whether the sandbox is where its spec asks it to be: running and ready,
+ * or deliberately paused (its pod gone), completed or expired. A settled
+ * sandbox carries neither Reconciling nor Stalled.
+ */
+static bool is_settled(const struct verdict *v)
+{
+    return v->ready || strcmp(v->reason, "Paused") == 0 || strcmp(v->reason, "Completed") == 0 ||
+           strcmp(v->reason, "Expired") == 0;
 }
 
 /* A condition, keeping lastTransitionTime while its status is unchanged. */
@@ -240,7 +251,7 @@ json_t *sbxstatus_render(const json_t *old_status, int64_t generation, const cha
     if (!st)
         return NULL;
     /* kstatus: Reconciling while on the way, Stalled when a person must act. */
-    bool settled = v.ready;
+    bool settled = is_settled(&v);
     bool stalled =
         strcmp(v.phase, "Failed") == 0 ||
         listed(v.reason, stalling_blocks, sizeof(stalling_blocks) / sizeof(*stalling_blocks));

@@ -627,9 +627,9 @@ def test_expired_sandbox_with_delete_policy_is_deleted(kubectl, kage, make_names
 def assert_expired(kubectl, ns, name, expires, timeout=15):
     sbx = wait_reason(kubectl, ns, name, "Expired", timeout=timeout)
     ready = condition(sbx, "Ready")
-    # Ready: where its spec asks it to be (kstatus reads it as Current).
+    # Not usable, so not Ready; settled all the same (see below).
     assert (ready["status"], ready["message"]) == (
-        "True", f"the sandbox's lifetime ended at {expires}; its pod was removed and the "
+        "False", f"the sandbox's lifetime ended at {expires}; its pod was removed and the "
                 "Sandbox kept (shutdownPolicy Retain)")
     assert sbx["status"]["phase"] == "Expired"
     assert sbx["status"]["expiresAt"] == expires
@@ -708,7 +708,7 @@ def test_pause_frees_the_pod_and_its_quota_and_resume_brings_a_new_one(kubectl, 
         timeout=CONVERGE, what="the status to say the pod is gone")
     ready = condition(sbx, "Ready")
     assert (ready["status"], ready["reason"], ready["message"]) == (
-        "True", "Paused", "the sandbox is paused: it has no pod; the network policies stay")
+        "False", "Paused", "the sandbox is paused: it has no pod; the network policies stay")
     assert sbx["status"]["phase"] == "Paused"
     assert condition_types(sbx) == ["Ready", "NetworkIsolated"]  # no Reconciling, no Stalled
     assert condition(sbx, "NetworkIsolated")["status"] == "True"
@@ -841,10 +841,58 @@ def test_kstatus_reads_live_sandboxes(live_states):
         "quota-exceeded": ("InProgress", ready_message(s["quota-exceeded"])),
         "policy-violation": ("Failed", ready_message(s["policy-violation"])),
         "class-not-found": ("Failed", ready_message(s["class-not-found"])),
-        # Settled on purpose: Flux must not wait for these to become Ready.
-        "paused": ("Current", "Resource is Ready"),
-        "expired": ("Current", "Resource is Ready"),
+        # Settled on purpose but not usable: Ready=False, which kstatus alone
+        # reads as in progress (the Flux example's healthCheckExprs read
+        # these as Current: tests/kstatus/flux_test.go).
+        "paused": ("InProgress", ready_message(s["paused"])),
+        "expired": ("InProgress", ready_message(s["expired"])),
     }
+
+
+def table(kubectl, *args):
+    """kubectl get's table as a list of {column: cell}, cut at the header's
+    column starts (cells may hold spaces only in the last column)."""
+    lines = kubectl.run("get", *args).stdout.splitlines()
+    header = lines[0]
+    starts = [i for i, ch in enumerate(header) if ch != " " and (i == 0 or header[i - 1] == " ")]
+    names = header.split()
+    rows = []
+    for line in lines[1:]:
+        cells = [line[a:b].strip() for a, b in zip(starts, starts[1:] + [len(line)])]
+        rows.append(dict(zip(names, cells)))
+    return rows
+
+
+def test_printer_columns_say_ready_and_wide_says_more(kubectl, live_states):
+    """READY is the Ready condition's status: False for a paused or expired
+    sandbox; -o wide adds class, image, expiry and the Ready message."""
+    ns = live_states["running"]["metadata"]["namespace"]
+    rows = {r["NAME"]: r for r in table(kubectl, "-n", ns, "sandboxes")}
+    assert [k for k in rows["running"]] == ["NAME", "READY", "PHASE", "REASON", "IP", "NODE", "AGE"]
+    got = {n: (rows[n]["READY"], rows[n]["PHASE"], rows[n]["REASON"])
+           for n in ("running", "paused", "expired", "policy-violation")}
+    assert got == {
+        "running": ("True", "Running", "SandboxReady"),
+        "paused": ("False", "Paused", "Paused"),
+        "expired": ("False", "Expired", "Expired"),
+        "policy-violation": ("False", "Failed", "PolicyViolation"),
+    }
+    assert rows["running"]["NODE"] == NODE
+    assert rows["running"]["IP"] == live_states["running"]["status"]["podIP"]
+
+    wide = {r["NAME"]: r for r in table(kubectl, "-n", ns, "sandboxes", "-o", "wide")}
+    assert [k for k in wide["running"]] == ["NAME", "READY", "PHASE", "REASON", "IP", "NODE",
+                                            "AGE", "CLASS", "IMAGE", "EXPIRES", "MESSAGE"]
+    guard = live_states["policy-violation"]["spec"]["sandboxClassName"]
+    assert (wide["policy-violation"]["CLASS"], wide["policy-violation"]["IMAGE"],
+            wide["policy-violation"]["MESSAGE"]) == (
+        guard, IMAGE, ready_message(live_states["policy-violation"]))
+    assert wide["paused"]["MESSAGE"] == \
+        "the sandbox is paused: it has no pod; the network policies stay"
+    for n in ("running", "expired"):
+        has_expiry = "expiresAt" in live_states[n]["status"]
+        assert (wide[n]["EXPIRES"] not in ("", "<none>")) == has_expiry, n
+    assert "expiresAt" in live_states["expired"]["status"]
 
 
 ARGO_SCRIPT = REPO / "manifests" / "argocd" / "sandbox-health.lua"
@@ -920,10 +968,10 @@ def test_kubectl_explains_egress_and_lists_sandboxes_with_their_columns(kubectl,
     pod = kubectl.json("-n", ns, "get", "pod", "listed")
     lines = kubectl.run("-n", ns, "get", "sbx").stdout.splitlines()
     assert len(lines) == 2, lines
-    assert lines[0].split() == ["NAME", "PHASE", "REASON", "IP", "NODE", "AGE"]
+    assert lines[0].split() == ["NAME", "READY", "PHASE", "REASON", "IP", "NODE", "AGE"]
     row = lines[1].split()
-    assert row[:5] == ["listed", "Running", "SandboxReady", pod["status"]["podIP"], NODE]
-    assert len(row) == 6 and row[5][-1] in "sm", row
+    assert row[:6] == ["listed", "True", "Running", "SandboxReady", pod["status"]["podIP"], NODE]
+    assert len(row) == 7 and row[6][-1] in "sm", row
 
 
 # ---- the log ---------------------------------------------------------------------

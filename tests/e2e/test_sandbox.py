@@ -673,8 +673,8 @@ FAILURES = {
         {"phase": "Succeeded", "conditions": [{"type": "Ready", "status": "False"}],
          "containerStatuses": container_status(
              {"terminated": {"exitCode": 0, "reason": "Completed"}})},
-        # Finished as asked: Ready (kstatus reads it as Current), reason Completed.
-        ("Succeeded", "True", "Completed", "the command exited with code 0"),
+        # Finished as asked, and no longer usable: Ready False, reason Completed.
+        ("Succeeded", "False", "Completed", "the command exited with code 0"),
     ),
     "command-failed": (
         {"command": ["false"]},

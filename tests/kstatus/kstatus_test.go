@@ -42,12 +42,14 @@ var want = map[string]struct {
 	// Sandbox as healthy in the moment before the controller first writes
 	// its status; Argo CD's script (Progressing) does not.
 	"no-status": {status.CurrentStatus, "Resource is current"},
-	// Settled where the spec asks it to be, though not running: the
-	// controller says Ready=True (reasons Paused, Completed, Expired) and
-	// neither Reconciling nor Stalled, so Flux sees these as Current.
-	"paused":    {status.CurrentStatus, "Resource is Ready"},
-	"succeeded": {status.CurrentStatus, "Resource is Ready"},
-	"expired":   {status.CurrentStatus, "Resource is Ready"},
+	// Settled where the spec asks it to be, but not usable: Ready=False
+	// (reasons Paused, Completed, Expired), neither Reconciling nor
+	// Stalled. kstatus alone reads any Ready=False as in progress; the
+	// Flux example's healthCheckExprs read these as Current (flux_test.go).
+	"paused":    {status.InProgressStatus, "the sandbox is paused: it has no pod; the network policies stay"},
+	"succeeded": {status.InProgressStatus, "the command exited with code 0"},
+	"expired": {status.InProgressStatus, "the sandbox's lifetime ended at 2026-05-04T10:00:00Z; " +
+		"its pod was removed and the Sandbox kept (shutdownPolicy Retain)"},
 }
 
 func fixtureNames(t *testing.T) []string {

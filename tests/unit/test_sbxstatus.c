@@ -235,13 +235,13 @@ static void a_paused_sandbox_has_no_pod_and_keeps_its_policies(void **state)
                              ISOLATED("1 rule"), PLACED),
                   "pausing");
 
-    /* ...then it is where its spec asks it to be: Ready, so kstatus (Flux)
-     * reads it as Current, with the reason saying how. */
+    /* ...then it is where its spec asks it to be, but not usable: Ready is
+     * False with reason Paused, and neither Reconciling nor Stalled. */
     f.pod = NULL;
     expect_status(
         NULL, &f,
         STATUS("Paused",
-               COND("Ready", "True", "Paused",
+               COND("Ready", "False", "Paused",
                     "the sandbox is paused: it has no pod; the network policies stay", NOW),
                ISOLATED("1 rule"), ""),
         "paused");
@@ -257,7 +257,7 @@ static void an_expired_sandbox_that_is_kept_says_when_it_ended(void **state)
     f.paused = true;
     expect_status(NULL, &f,
                   STATUS("Expired",
-                         COND("Ready", "True", "Expired",
+                         COND("Ready", "False", "Expired",
                               "the sandbox\\'s lifetime ended at "
                               "2026-11-28T09:00:00Z; its pod was removed and the "
                               "Sandbox kept (shutdownPolicy Retain)",
@@ -268,7 +268,7 @@ static void an_expired_sandbox_that_is_kept_says_when_it_ended(void **state)
     f.expires_at = NULL;
     expect_status(NULL, &f,
                   STATUS("Expired",
-                         COND("Ready", "True", "Expired",
+                         COND("Ready", "False", "Expired",
                               "the sandbox\\'s lifetime ended at its deadline; its "
                               "pod was removed and the Sandbox kept "
                               "(shutdownPolicy Retain)",
@@ -503,7 +503,7 @@ static void a_command_that_exits_zero_completes_the_sandbox(void **state)
     f.pod = &pod;
     expect_status(NULL, &f,
                   STATUS("Succeeded",
-                         COND("Ready", "True", "Completed", "the command exited with code 0", NOW),
+                         COND("Ready", "False", "Completed", "the command exited with code 0", NOW),
                          ISOLATED("1 rule"), PLACED),
                   "succeeded");
 }
