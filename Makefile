@@ -35,7 +35,7 @@ UNIT_SRC    := $(sort $(wildcard tests/unit/test_*.c))
 SAN_FLAGS   := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
 .PHONY: all deps build-cluster test test-unit test-asan test-e2e test-gitops image test-image test-fuzz \
-        test-security test-faults test-faults-short \
+        test-security test-faults test-faults-short test-helm chart \
         lint run up down \
         cluster-up cluster-down clean
 
@@ -125,7 +125,15 @@ test-faults-short: all build-cluster
 	@KAGE_FAULTS=short tests/e2e/faults/run.sh
 
 test: deps all lint test-security test-unit test-asan test-gitops test-image test-fuzz test-e2e \
-      test-faults-short
+      test-faults-short test-helm
+
+# The Helm chart (charts/kage): made from manifests/ by scripts/chart.py
+# (run it after changing them), linted, rendered and installed.
+chart:
+	@scripts/chart.py
+
+test-helm: build-cluster
+	@tests/helm/run.sh
 
 lint:
 	@scripts/lint.sh
