@@ -117,8 +117,8 @@ static json_t *find_named(json_t *arr, const char *key, const char *name)
  * annotations, deletionTimestamp, resourceVersion, name, namespace, spec,
  * containers, image, nodeName, status, phase, conditions, type, reason,
  * message, podIP, startTime, containerStatuses, state, waiting, terminated,
- * exitCode) may ever be added; test_observed checks that a full pod decodes
- * the same with and without the cut.
+ * exitCode, lastTransitionTime, startedAt) may ever be added; test_observed checks that a full pod
+ * decodes the same with and without the cut.
  */
 /* clang-format off */
 const char *const observed_pod_unread[] = {
@@ -127,7 +127,7 @@ const char *const observed_pod_unread[] = {
     "imagePullPolicy", "dnsPolicy", "schedulerName", "restartPolicy",
     "terminationGracePeriodSeconds", "enableServiceLinks", "automountServiceAccountToken",
     "runtimeClassName", "preemptionPolicy", "priority", "overhead", "affinity", "hostIPs",
-    "podIPs", "hostIP", "qosClass", "lastProbeTime", "lastTransitionTime", "imageID",
+    "podIPs", "hostIP", "qosClass", "lastProbeTime", "imageID",
     "containerID", "lastState", "restartCount", "started", "allocatedResources", "running",
     "creationTimestamp", "observedGeneration", "user", NULL};
 /* clang-format on */
@@ -187,6 +187,9 @@ void *observed_decode_pod(json_t *obj, char *err, size_t errlen)
     pod->phase = parse_phase(str(st, "phase"));
     pod->ready = ready && str(ready, "status") && strcmp(str(ready, "status"), "True") == 0;
     pod->terminated = term != NULL;
+    /* RFC 3339 times of one writer (the kubelet) compare as text. */
+    const char *rt = str(ready, "lastTransitionTime"), *started = str(term, "startedAt");
+    pod->was_ready = term && rt && started && started[0] && strcmp(rt, started) > 0;
     json_int_t code = json_integer_value(json_object_get(term, "exitCode"));
     pod->term_exit_code = (code > INT32_MAX || code < INT32_MIN) ? -1 : (int)code;
     return pod;
@@ -389,7 +392,7 @@ bool observed_pod_same(const struct pod_obj *a, const struct pod_obj *b)
             return false;
     return a->term_exit_code == b->term_exit_code && a->terminated == b->terminated &&
            a->deleting == b->deleting && a->ready == b->ready && a->owned == b->owned &&
-           a->phase == b->phase;
+           a->was_ready == b->was_ready && a->phase == b->phase;
 }
 
 bool observed_policy_same(const struct policy_obj *a, const struct policy_obj *b)

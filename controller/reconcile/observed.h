@@ -46,9 +46,11 @@ struct pod_obj {
     const char *term_message;
     int term_exit_code;
     bool terminated;
-    bool deleting; /* deletionTimestamp set */
-    bool ready;    /* condition Ready=True */
-    bool owned;    /* the controller owner is a kage.dev Sandbox */
+    bool deleting;  /* deletionTimestamp set */
+    bool ready;     /* condition Ready=True */
+    bool was_ready; /* terminated after being Ready: the Ready condition
+                       changed after the container started */
+    bool owned;     /* the controller owner is a kage.dev Sandbox */
     enum pod_phase phase;
     char data[];
 };

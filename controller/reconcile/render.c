@@ -13,8 +13,15 @@
 
 const char render_keepalive[] = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
 
-/* The script comes in through the environment, never spliced into code. */
+/* The script comes in through the environment, never spliced into code.
+ * A ready marker the image itself holds would make the pod Ready before
+ * the script ran: it goes first, or the sandbox does not start. */
 const char render_before_script_wrapper[] =
+    "rm -f /tmp/.kage-ready\n"
+    "if [ -e /tmp/.kage-ready ]; then\n"
+    "  echo \"kage: the image's /tmp/.kage-ready cannot be removed\" >/dev/termination-log\n"
+    "  exit 125\n"
+    "fi\n"
     "/bin/sh -c \"$" BEFORE_SCRIPT_ENV "\"; rc=$?\n"
     "if [ \"$rc\" -ne 0 ]; then\n"
     "  echo \"" BEFORE_SCRIPT_FAILED "$rc\" >/dev/termination-log\n"

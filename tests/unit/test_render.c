@@ -432,6 +432,12 @@ static void the_wrapper_reports_a_failed_script_in_the_termination_log(void **st
 {
     (void)state;
     assert_string_equal(render_before_script_wrapper,
+                        "rm -f /tmp/.kage-ready\n"
+                        "if [ -e /tmp/.kage-ready ]; then\n"
+                        "  echo \"kage: the image's /tmp/.kage-ready cannot be removed\" "
+                        ">/dev/termination-log\n"
+                        "  exit 125\n"
+                        "fi\n"
                         "/bin/sh -c \"$KAGE_BEFORE_SCRIPT\"; rc=$?\n"
                         "if [ \"$rc\" -ne 0 ]; then\n"
                         "  echo \"kage: beforeScript failed with exit code $rc\" "
