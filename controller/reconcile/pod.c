@@ -95,6 +95,19 @@ static bool make_pod(struct reconcile *r, struct reconcile_action *act)
          * where it matters, so the sandbox gets a new one. */
         return replace_pod(r, act, obs->uid, "the spec changed");
     }
+    /* The annotation is the pod's own word; what it runs is compared with
+     * what kage renders, so a pod edited in place (image, resources,
+     * labels) or made by someone else with kage's annotation and owner is
+     * replaced, not adopted. */
+    char live[SPEC_HASH_LEN + 1];
+    if (observed_pod_form_hash(r->pod, live) != 0) {
+        r->outcome = outcome_retry();
+        return false;
+    }
+    if (strcmp(obs->live_hash, live) != 0)
+        return replace_pod(r, act, obs->uid,
+                           "it was changed outside kage: what it runs, its security settings or "
+                           "its labels are not what kage renders");
     return false;
 }
 

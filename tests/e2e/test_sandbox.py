@@ -408,6 +408,61 @@ def test_pod_relabelled_from_outside_is_replaced(kubectl, kage, make_namespace, 
     wait_reason(kubectl, ns, "relabel", "SandboxReady", timeout=CONVERGE)
 
 
+def wait_replaced(kubectl, ns, name, old_uid, what):
+    def replaced():
+        pod = get(kubectl, ns, "pod", name)
+        if pod and pod["metadata"]["uid"] != old_uid and "deletionTimestamp" not in pod["metadata"]:
+            return pod
+        return None
+    return wait_for(replaced, timeout=CONVERGE, what=what)
+
+
+@pytest.mark.parametrize("patch", [
+    # Pods let a container's image change in place; the annotation stays.
+    '[{"op":"replace","path":"/spec/containers/0/image","value":"busybox:1.37"}]',
+    # A label another NetworkPolicy might select.
+    '[{"op":"add","path":"/metadata/labels/app","value":"web"}]',
+], ids=["image", "label-added"])
+def test_pod_edited_in_place_is_replaced(kubectl, kage, make_namespace, patch):
+    """Drift is judged against the pod kage renders, not the spec-hash
+    annotation the pod carries: an edit that leaves the annotation alone is
+    still seen, and the pod is replaced."""
+    ns = make_namespace("sbx", RESTRICTED)
+    sbx = create_ready(kubectl, ns, "edited")
+    old = kubectl.json("-n", ns, "get", "pod", "edited")
+    kubectl.run("-n", ns, "patch", "pod", "edited", "--type=json", "-p", patch)
+    new = wait_replaced(kubectl, ns, "edited", old["metadata"]["uid"], "the edited pod to go")
+    assert new["spec"]["containers"][0]["image"] == IMAGE
+    assert "app" not in new["metadata"]["labels"]
+    assert_pod_metadata(new, sbx)
+    wait_reason(kubectl, ns, "edited", "SandboxReady", timeout=CONVERGE)
+
+
+def test_forged_pod_with_kages_annotation_and_owner_is_replaced(kubectl, kage, make_namespace):
+    """A pod made by someone else in the sandbox's place, with kage's labels,
+    spec-hash annotation and a controller owner reference to the Sandbox,
+    but no runtime class and a service-account token, is not adopted."""
+    ns = make_namespace("sbx", RESTRICTED)
+    sbx = create_ready(kubectl, ns, "forged")
+    real = kubectl.json("-n", ns, "get", "pod", "forged")
+    kubectl.run("-n", ns, "patch", "sandbox", "forged", "--type=merge",
+                "-p", '{"spec":{"paused":true}}')
+    wait_for(lambda: get(kubectl, ns, "pod", "forged") is None, timeout=CONVERGE,
+             what="the paused sandbox's pod to go")
+    fake = foreign_pod(ns, "forged", real["metadata"]["labels"])
+    fake["metadata"]["annotations"] = real["metadata"]["annotations"]
+    fake["metadata"]["ownerReferences"] = real["metadata"]["ownerReferences"]
+    kubectl.create(fake)
+    fake_uid = kubectl.json("-n", ns, "get", "pod", "forged")["metadata"]["uid"]
+    kubectl.run("-n", ns, "patch", "sandbox", "forged", "--type=merge",
+                "-p", '{"spec":{"paused":false}}')
+    new = wait_replaced(kubectl, ns, "forged", fake_uid, "the forged pod to be replaced")
+    assert new["spec"]["runtimeClassName"] == "kata-fc"
+    assert new["spec"]["automountServiceAccountToken"] is False
+    assert_pod_metadata(new, sbx)
+    wait_reason(kubectl, ns, "forged", "SandboxReady", timeout=CONVERGE)
+
+
 def test_image_change_replaces_the_pod(kubectl, kage, make_namespace):
     ns = make_namespace("sbx", RESTRICTED)
     create_ready(kubectl, ns, "upgrade")

@@ -135,6 +135,68 @@ static void arrange_pod_relabelled(struct world *w)
     world_edit(w, true, WORLD_NAME, relabel);
 }
 
+/* The image changed in place (pods allow it), the annotation left as is. */
+static void new_image_in_place(json_t *pod)
+{
+    json_object_set_new(
+        json_array_get(json_object_get(json_object_get(pod, "spec"), "containers"), 0), "image",
+        json_string("evil:latest"));
+}
+
+static void arrange_pod_image_edited(struct world *w)
+{
+    world_edit(w, true, WORLD_NAME, new_image_in_place);
+}
+
+/* Someone else's pod in the sandbox's place, with kage's labels, spec-hash
+ * annotation and owner copied, but no runtime class and a token mounted. */
+static void forged(json_t *pod)
+{
+    json_t *spec = json_object_get(pod, "spec");
+    json_object_del(spec, "runtimeClassName");
+    json_object_del(spec, "automountServiceAccountToken");
+    json_object_set_new(json_object_get(pod, "metadata"), "uid", json_string("theirs-1"));
+}
+
+static void arrange_pod_forged(struct world *w)
+{
+    world_edit(w, true, WORLD_NAME, forged);
+}
+
+/* What the API server adds to or drops from the rendered pod when it
+ * stores it: defaults, canonical quantities, empty env values left out. */
+static void as_stored(json_t *pod)
+{
+    json_t *spec = json_object_get(pod, "spec");
+    json_t *c = json_array_get(json_object_get(spec, "containers"), 0);
+    json_object_set_new(spec, "dnsPolicy", json_string("ClusterFirst"));
+    json_object_set_new(spec, "schedulerName", json_string("default-scheduler"));
+    json_object_set_new(spec, "serviceAccountName", json_string("default"));
+    json_object_set_new(spec, "priority", json_integer(0));
+    json_object_set_new(spec, "nodeName", json_string("node-1"));
+    json_object_del(spec, "hostNetwork");
+    json_object_del(spec, "hostPID");
+    json_object_del(spec, "hostIPC");
+    json_object_set_new(spec, "tolerations",
+                        json_pack("[{s:s, s:s, s:s, s:i}]", "key", "node.kubernetes.io/not-ready",
+                                  "operator", "Exists", "effect", "NoExecute", "tolerationSeconds",
+                                  300));
+    json_t *res = json_object_get(c, "resources");
+    json_object_set_new(json_object_get(res, "requests"), "memory", json_string("1024Mi"));
+    json_object_set_new(json_object_get(res, "limits"), "cpu", json_string("1000m"));
+    json_object_set_new(
+        json_object_get(pod, "metadata"), "annotations",
+        json_pack("{s:s}", ANNOT_SPEC_HASH,
+                  json_string_value(json_object_get(
+                      json_object_get(json_object_get(pod, "metadata"), "annotations"),
+                      ANNOT_SPEC_HASH))));
+}
+
+static void arrange_pod_as_stored(struct world *w)
+{
+    world_edit(w, true, WORLD_NAME, as_stored);
+}
+
 static void arrange_pod_deleted(struct world *w)
 {
     world_remove(w, true, WORLD_NAME);
@@ -536,6 +598,37 @@ static const struct row rows[] = {
      arrange_pod_deleted,
      {{200, "", "", "{'metadata':{'name':'agent','namespace':'team-a','uid':'another'}}"}},
      {"GET " SANDBOX_RQ},
+     NULL,
+     OUTCOME_DONE,
+     0,
+     NULL},
+    {"a pod whose image was edited in place is replaced, though its annotation says it is current",
+     SPEC,
+     true,
+     arrange_pod_image_edited,
+     {{0}},
+     {"DELETE pods/" WORLD_NAME " if uid=" POD_UID, STATUS_RQ},
+     "PodReplacing",
+     OUTCOME_AFTER,
+     1000,
+     "Normal PodReplaced: pod agent differs from the Sandbox (it was changed outside kage: what it "
+     "runs, its security settings or its labels are not what kage renders); replacing it"},
+    {"a forged pod with kage's annotation and owner but no runtime class is replaced",
+     SPEC,
+     true,
+     arrange_pod_forged,
+     {{0}},
+     {"DELETE pods/" WORLD_NAME " if uid=theirs-1", STATUS_RQ},
+     "PodReplacing",
+     OUTCOME_AFTER,
+     1000,
+     "Normal PodReplaced: pod agent differs from the Sandbox (it was changed outside kage"},
+    {"a pod as the API server stores it (defaults, canonical quantities) is left alone",
+     SPEC,
+     true,
+     arrange_pod_as_stored,
+     {{0}},
+     {NULL},
      NULL,
      OUTCOME_DONE,
      0,
