@@ -142,6 +142,27 @@ static int apply_lifetime(json_t *spec, const json_t *cls, const char *cname,
     return json_object_set(life, "ttlSeconds", max) ? -ENOMEM : 0;
 }
 
+/* The class's pull policy holds for its sandboxes: a Sandbox without one
+ * takes it; one that asks for another is refused, except Always, which
+ * only adds the registry's check. */
+static int apply_pull_policy(json_t *spec, const json_t *cls, const char *cname,
+                             struct class_verdict *v)
+{
+    const char *want = json_string_value(json_object_get(cls, "imagePullPolicy"));
+    json_t *asked = json_object_get(spec, "imagePullPolicy");
+    if (!want)
+        return 0;
+    if (!json_is_string(asked))
+        return json_object_set_new(spec, "imagePullPolicy", json_string(want)) ? -ENOMEM : 0;
+    const char *a = json_string_value(asked);
+    if (strcmp(a, want) == 0 || strcmp(a, "Always") == 0)
+        return 0;
+    return violation(v,
+                     "spec.imagePullPolicy: %s is not allowed by SandboxClass %s, which pulls "
+                     "images with %s (or Always)",
+                     a, cname, want);
+}
+
 /* Whether the list (of CIDR strings) already has c, canonically. */
 static bool has_cidr(json_t *list, const struct cidr *c)
 {
@@ -262,6 +283,8 @@ int class_apply(json_t *sandbox, const json_t *class_spec, const char *class_nam
     rc = apply_resources(spec, class_spec, class_name, v);
     if (!rc)
         rc = apply_lifetime(spec, class_spec, class_name, v);
+    if (!rc)
+        rc = apply_pull_policy(spec, class_spec, class_name, v);
     if (!rc)
         rc = apply_egress(spec, class_spec, class_name, v);
     return rc;

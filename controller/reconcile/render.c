@@ -369,6 +369,16 @@ json_t *render_pod(const json_t *sandbox, const struct render_opts *o)
     if (!pod)
         return NULL;
     json_t *pspec = json_object_get(pod, "spec");
+    /* Strict unless the class says Merge: groups the image's /etc/group
+     * gives the user (group 0 among them) are not the sandbox's. */
+    const char *sgp = json_string_value(json_object_get(cls, "supplementalGroupsPolicy"));
+    if (json_object_set_new(json_object_get(pspec, "securityContext"), "supplementalGroupsPolicy",
+                            json_string(sgp && strcmp(sgp, "Merge") == 0 ? "Merge" : "Strict")) ||
+        (json_is_false(json_object_get(cls, "hostUsers")) &&
+         json_object_set_new(pspec, "hostUsers", json_false()))) {
+        json_decref(pod);
+        return NULL;
+    }
     json_t *sel = json_object_get(cls, "nodeSelector");
     json_t *tol = json_object_get(cls, "tolerations");
     if ((json_object_size(sel) > 0 && json_object_set(pspec, "nodeSelector", sel)) ||

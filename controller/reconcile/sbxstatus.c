@@ -155,9 +155,9 @@ static void judge_pod(struct verdict *v, const struct status_facts *f)
  * themselves and are retried. */
 static const char *const failing_blocks[] = {"PolicyViolation", "Forbidden", "PodInvalid",
                                              "PolicyInvalid"};
-static const char *const stalling_blocks[] = {"NameConflict",         "ClassNotFound",
-                                              "ClassNotAllowed",      "NoClass",
-                                              "RuntimeClassNotFound", "ForeignPolicy"};
+static const char *const stalling_blocks[] = {
+    "NameConflict",         "ClassNotFound", "ClassNotAllowed", "NoClass",
+    "RuntimeClassNotFound", "ForeignPolicy", "PodAltered"};
 
 static bool listed(const char *reason, const char *const *list, size_t n)
 {

@@ -270,7 +270,8 @@ def test_class_defaults_and_pod_settings_reach_the_pod(kubectl, kage, make_names
             "automountServiceAccountToken": False,
             "enableServiceLinks": False,
             "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532,
-                                "seccompProfile": {"type": "RuntimeDefault"}},
+                                "seccompProfile": {"type": "RuntimeDefault"},
+                                "supplementalGroupsPolicy": "Strict"},
             "containers": [container(resources)],
         }
         md = pod["metadata"]

@@ -95,6 +95,8 @@ def expected_pod_spec(container, run_as_user=65532, run_as_group=65532):
             "runAsUser": run_as_user,
             "runAsGroup": run_as_group,
             "seccompProfile": {"type": "RuntimeDefault"},
+            # The groups the pod names, none that the image's /etc/group adds.
+            "supplementalGroupsPolicy": "Strict",
         },
         "containers": [container],
     }
@@ -445,17 +447,19 @@ def test_forged_pod_with_kages_annotation_and_owner_is_replaced(kubectl, kage, m
     ns = make_namespace("sbx", RESTRICTED)
     sbx = create_ready(kubectl, ns, "forged")
     real = kubectl.json("-n", ns, "get", "pod", "forged")
-    kubectl.run("-n", ns, "patch", "sandbox", "forged", "--type=merge",
-                "-p", '{"spec":{"paused":true}}')
-    wait_for(lambda: get(kubectl, ns, "pod", "forged") is None, timeout=CONVERGE,
-             what="the paused sandbox's pod to go")
-    fake = foreign_pod(ns, "forged", real["metadata"]["labels"])
-    fake["metadata"]["annotations"] = real["metadata"]["annotations"]
-    fake["metadata"]["ownerReferences"] = real["metadata"]["ownerReferences"]
-    kubectl.create(fake)
-    fake_uid = kubectl.json("-n", ns, "get", "pod", "forged")["metadata"]["uid"]
-    kubectl.run("-n", ns, "patch", "sandbox", "forged", "--type=merge",
-                "-p", '{"spec":{"paused":false}}')
+    # Swapped while the controller is down, so it finds the forged pod in
+    # its place when it starts.
+    assert kage.stop() == 0
+    try:
+        kubectl.run("-n", ns, "delete", "pod", "forged", "--wait=true")
+        fake = foreign_pod(ns, "forged", real["metadata"]["labels"])
+        fake["metadata"]["annotations"] = real["metadata"]["annotations"]
+        fake["metadata"]["ownerReferences"] = real["metadata"]["ownerReferences"]
+        kubectl.create(fake)
+        fake_uid = kubectl.json("-n", ns, "get", "pod", "forged")["metadata"]["uid"]
+    finally:
+        kage.start()
+        kage.wait_synced()
     new = wait_replaced(kubectl, ns, "forged", fake_uid, "the forged pod to be replaced")
     assert new["spec"]["runtimeClassName"] == "kata-fc"
     assert new["spec"]["automountServiceAccountToken"] is False

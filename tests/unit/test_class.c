@@ -24,6 +24,17 @@ static json_t *load(const char *text)
     return v;
 }
 
+/* load() of text with single quotes for double ones. */
+static json_t *parse(const char *text)
+{
+    char buf[512];
+    size_t n = strlen(text);
+    assert_true(n < sizeof(buf));
+    for (size_t i = 0; i <= n; i++)
+        buf[i] = text[i] == '\'' ? '"' : text[i];
+    return load(buf);
+}
+
 static char *canonical(const json_t *v)
 {
     char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
@@ -162,6 +173,54 @@ static void an_unreadable_denied_entry_fails_closed(void **state)
     }
 }
 
+/* The class's pull policy fills in a Sandbox's missing one; Always is
+ * always allowed; another is a violation naming both. */
+static void the_class_image_pull_policy_holds(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *cls, *asked, *want; /* want: the policy after, or the violation */
+    } cases[] = {
+        {"{'imagePullPolicy':'Always'}", NULL, "Always"},
+        {"{'imagePullPolicy':'Always'}", "Always", "Always"},
+        {"{'imagePullPolicy':'Always'}", "IfNotPresent",
+         "spec.imagePullPolicy: IfNotPresent is not allowed by SandboxClass small, which pulls "
+         "images with Always (or Always)"},
+        {"{'imagePullPolicy':'Always'}", "Never",
+         "spec.imagePullPolicy: Never is not allowed by SandboxClass small"},
+        {"{'imagePullPolicy':'IfNotPresent'}", "Always", "Always"},
+        {"{'imagePullPolicy':'Never'}", NULL, "Never"},
+        {"{}", "Never", "Never"},
+        {"{}", NULL, NULL},
+    };
+    for (size_t i = 0; i < N(cases); i++) {
+        char text[256];
+        json_t *cls = parse(cases[i].cls);
+        snprintf(text, sizeof(text), "{'metadata':{'name':'a'},'spec':{'image':'alpine'%s%s%s}}",
+                 cases[i].asked ? ",'imagePullPolicy':'" : "", cases[i].asked ? cases[i].asked : "",
+                 cases[i].asked ? "'" : "");
+        json_t *s = parse(text);
+        struct class_verdict v;
+        int rc = class_apply(s, cls, "small", &v);
+        const char *got =
+            json_string_value(json_object_get(json_object_get(s, "spec"), "imagePullPolicy"));
+        if (cases[i].want && strchr(cases[i].want, ':')) {
+            assert_int_equal(rc, -1);
+            assert_string_equal(v.reason, "PolicyViolation");
+            if (strncmp(v.message, cases[i].want, strlen(cases[i].want)) != 0)
+                fail_msg("case %zu: %s", i, v.message);
+        } else {
+            assert_int_equal(rc, 0);
+            if (cases[i].want)
+                assert_string_equal(got ? got : "(none)", cases[i].want);
+            else
+                assert_null(got);
+        }
+        json_decref(s);
+        json_decref(cls);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -169,6 +228,7 @@ int main(void)
         cmocka_unit_test(defaults_and_carved_ranges_are_filled_in),
         cmocka_unit_test(denied_ipv4_ranges_hold_through_nat64),
         cmocka_unit_test(an_unreadable_denied_entry_fails_closed),
+        cmocka_unit_test(the_class_image_pull_policy_holds),
     };
     return cmocka_run_group_tests_name("class", tests, NULL, NULL);
 }

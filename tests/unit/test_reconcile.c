@@ -999,6 +999,54 @@ static void run_row(void **state)
 
 /* ---- cases that look past one reconcile ------------------------------- */
 
+/* An API server that drops a field kage sets (here the pod's
+ * supplementalGroupsPolicy), in the pod and in its replacement. */
+static void sgp_dropped(json_t *pod)
+{
+    json_object_del(json_object_get(json_object_get(pod, "spec"), "securityContext"),
+                    "supplementalGroupsPolicy");
+}
+
+static void sgp_dropped_again(json_t *pod)
+{
+    sgp_dropped(pod);
+    json_object_set_new(json_object_get(pod, "metadata"), "uid", json_string("uid-9"));
+}
+
+/* A pod that comes back changed is replaced once; when its replacement is
+ * changed the same way, it is the cluster doing it: the pod goes, no other
+ * is made, and the sandbox says PodAltered until its rendering changes. */
+static void a_pod_the_cluster_alters_every_time_is_replaced_once_then_reported(void **state)
+{
+    (void)state;
+    struct world *w = world_new();
+    world_class(w, "{'metadata':{'name':'small'},'spec':{}}");
+    settle(w, SPEC);
+    world_edit(w, true, WORLD_NAME, sgp_dropped);
+    world_reconcile(w);
+    assert_int_equal(w->nrequests, 2);
+    assert_string_equal(w->requests[0], "DELETE pods/" WORLD_NAME " if uid=" POD_UID);
+
+    world_edit(w, true, WORLD_NAME, sgp_dropped_again);
+    world_reconcile(w);
+    assert_int_equal(w->nrequests, 2);
+    assert_string_equal(w->requests[0], "DELETE pods/" WORLD_NAME " if uid=uid-9");
+    assert_string_equal(written_ready(w, "reason"), "PodAltered");
+    const char *msg = written_ready(w, "message");
+    assert_non_null(msg);
+    assert_non_null(strstr(msg, "pod team-a/agent is stored differently than kage renders it, "
+                                "twice in a row"));
+    assert_non_null(strstr(msg, "supplementalGroupsPolicy: Merge"));
+
+    world_remove(w, true, WORLD_NAME);
+    w->now_ms += RECONCILE_EXPECT_MS;
+    world_reconcile(w);
+    for (unsigned i = 0; i < w->nrequests; i++)
+        if (strncmp(w->requests[i], "POST pods", 9) == 0)
+            fail_msg("a pod was made again");
+    world_free(w);
+}
+
 /* kage's own writes, not yet in the cache, stand in for it for
  * RECONCILE_EXPECT_MS: a second reconcile writes nothing again; later, it
  * takes the cache's word (and reads the Sandbox before a pod). */
@@ -1212,6 +1260,7 @@ int main(void)
         tests[n++] = (struct CMUnitTest){rows[i].name, run_row, NULL, NULL, (void *)&rows[i]};
     const struct CMUnitTest more[] = {
         cmocka_unit_test(own_writes_are_not_repeated_while_the_watch_lags),
+        cmocka_unit_test(a_pod_the_cluster_alters_every_time_is_replaced_once_then_reported),
         cmocka_unit_test(the_policies_select_the_pod_they_precede),
         cmocka_unit_test(a_missing_service_account_is_looked_at_again_soon_then_less_often),
         cmocka_unit_test(a_quota_refusal_marks_the_namespace),
