@@ -159,8 +159,8 @@ static int apply_pull_policy(json_t *spec, const json_t *cls, const char *cname,
         return 0;
     return violation(v,
                      "spec.imagePullPolicy: %s is not allowed by SandboxClass %s, which pulls "
-                     "images with %s (or Always)",
-                     a, cname, want);
+                     "images with %s%s",
+                     a, cname, want, strcmp(want, "Always") == 0 ? "" : " (or Always)");
 }
 
 /* Whether the list (of CIDR strings) already has c, canonically. */

@@ -185,7 +185,7 @@ static void the_class_image_pull_policy_holds(void **state)
         {"{'imagePullPolicy':'Always'}", "Always", "Always"},
         {"{'imagePullPolicy':'Always'}", "IfNotPresent",
          "spec.imagePullPolicy: IfNotPresent is not allowed by SandboxClass small, which pulls "
-         "images with Always (or Always)"},
+         "images with Always"},
         {"{'imagePullPolicy':'Always'}", "Never",
          "spec.imagePullPolicy: Never is not allowed by SandboxClass small"},
         {"{'imagePullPolicy':'IfNotPresent'}", "Always", "Always"},
