@@ -91,17 +91,20 @@ static void judge_pod(struct verdict *v, const struct status_facts *f)
 {
     const struct pod_obj *p = f->pod;
     char words[SANDBOX_TEXT_MAX];
+    /* The kubelet's waiting message can carry what a registry (the
+     * tenant's, perhaps) answered: one clean line too. */
+    char waiting[1100];
+    bool said = utf8_clean_line(waiting, sizeof(waiting), p->waiting_message) > 0;
 
     switch (p->phase) {
     case POD_PENDING:
         if (p->waiting_reason[0] && is_image_failure(p->waiting_reason))
             say(v, "Creating", false, "ImagePullBackOff", "cannot pull image \"%s\": %s",
-                f->image ? f->image : p->image,
-                p->waiting_message[0] ? p->waiting_message : p->waiting_reason);
+                f->image ? f->image : p->image, said ? waiting : p->waiting_reason);
         else if (p->waiting_reason[0] && strcmp(p->waiting_reason, "ContainerCreating") != 0 &&
                  strcmp(p->waiting_reason, "PodInitializing") != 0)
             say(v, "Creating", false, p->waiting_reason, "%s",
-                p->waiting_message[0] ? p->waiting_message : "the container cannot start");
+                said ? waiting : "the container cannot start");
         else if (strcmp(p->reason, "Unschedulable") == 0)
             say(v, "Pending", false, "Unschedulable", "no node can run the sandbox: %s",
                 p->message);

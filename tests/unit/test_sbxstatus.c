@@ -639,6 +639,25 @@ static void text_from_the_sandbox_is_quoted_cleaned_and_bounded(void **state)
     json_decref(st);
 }
 
+/* What a registry answered reaches the status through the kubelet's
+ * waiting message: cleaned the same way. */
+static void a_registry_message_is_cleaned_too(void **state)
+{
+    (void)state;
+    struct pod_obj pod;
+    pod_placed(&pod, POD_PENDING);
+    pod.waiting_reason = "ErrImagePull";
+    pod.waiting_message = "denied:\x1b[2K\r\nfake: SandboxReady\xe2\x80\xae";
+    struct status_facts f = facts();
+    f.pod = &pod;
+    json_t *st = sbxstatus_render(NULL, 3, POD_NAME, &f, NOW);
+    assert_non_null(st);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(st, "conditions"), 0), "message")),
+                        "cannot pull image \"python:3.12-slim\": denied: [2K fake: SandboxReady");
+    json_decref(st);
+}
+
 /* BeforeScriptFailed is kage's word, not the sandbox's: the wrapper's line
  * counts only for a sandbox with a beforeScript, with the container's own
  * exit code, from a pod that was never Ready (after Ready the command
@@ -932,6 +951,7 @@ int main(void)
         cmocka_unit_test(a_failed_command_is_reported_with_its_code_and_message),
         cmocka_unit_test(text_from_the_sandbox_is_quoted_cleaned_and_bounded),
         cmocka_unit_test(the_sandbox_cannot_forge_before_script_failed),
+        cmocka_unit_test(a_registry_message_is_cleaned_too),
         cmocka_unit_test(a_pod_failed_without_a_reason_says_so),
         cmocka_unit_test(a_pod_whose_node_is_silent_is_unknown),
         cmocka_unit_test(a_transition_time_is_kept_while_the_status_stays),
