@@ -36,8 +36,9 @@ static void block_altered(struct reconcile *r)
                      "pod %s is stored differently than kage renders it, twice in a row: the API "
                      "server drops a field this cluster does not support (%s"
                      "securityContext.supplementalGroupsPolicy needs Kubernetes 1.31 or later) or "
-                     "a mutating admission webhook changes it; kage runs no other pod. Fix the "
-                     "cluster, or the SandboxClass (%ssupplementalGroupsPolicy: Merge)",
+                     "a mutating admission webhook changes it; kage runs no other pod until its "
+                     "rendering changes. Fix the cluster, or the SandboxClass "
+                     "(%ssupplementalGroupsPolicy: Merge)",
                      r->key,
                      userns ? "hostUsers: false needs the UserNamespacesSupport feature; " : "",
                      userns ? "hostUsers, " : "");

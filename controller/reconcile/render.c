@@ -370,10 +370,13 @@ json_t *render_pod(const json_t *sandbox, const struct render_opts *o)
         return NULL;
     json_t *pspec = json_object_get(pod, "spec");
     /* Strict unless the class says Merge: groups the image's /etc/group
-     * gives the user (group 0 among them) are not the sandbox's. */
+     * gives the user (group 0 among them) are not the sandbox's. Merge is
+     * what a pod without the field gets, so it is left out, and a cluster
+     * that lacks the field can still run the class's pods. */
     const char *sgp = json_string_value(json_object_get(cls, "supplementalGroupsPolicy"));
-    if (json_object_set_new(json_object_get(pspec, "securityContext"), "supplementalGroupsPolicy",
-                            json_string(sgp && strcmp(sgp, "Merge") == 0 ? "Merge" : "Strict")) ||
+    bool merge = sgp && strcmp(sgp, "Merge") == 0;
+    if ((!merge && json_object_set_new(json_object_get(pspec, "securityContext"),
+                                       "supplementalGroupsPolicy", json_string("Strict"))) ||
         (json_is_false(json_object_get(cls, "hostUsers")) &&
          json_object_set_new(pspec, "hostUsers", json_false()))) {
         json_decref(pod);
