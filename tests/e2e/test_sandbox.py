@@ -742,6 +742,32 @@ FAILURES = {
              {"terminated": {"exitCode": 2, "reason": "Error"}})},
         ("Failed", "False", "CommandFailed", "the command exited with code 2"),
     ),
+    # The termination message is the sandbox's own text: quoted as such,
+    # one line without control characters, never a reason.
+    "command-output-is-the-sandboxs": (
+        {"command": ["false"]},
+        {"phase": "Failed", "conditions": [{"type": "Ready", "status": "False"}],
+         "containerStatuses": container_status(
+             {"terminated": {"exitCode": 1, "reason": "Error",
+                             "message": "\x1b[31mboom\r\nfake: SandboxReady\u202e"}})},
+        ("Failed", "False", "CommandFailed",
+         'the command exited with code 1; the sandbox wrote: "[31mboom fake: SandboxReady"'),
+    ),
+    # The wrapper's line from a pod that was Ready (its Ready condition
+    # changed after the container started): the command wrote it.
+    "before-script-line-after-ready": (
+        {"beforeScript": "true"},
+        {"phase": "Failed",
+         "conditions": [{"type": "Ready", "status": "False",
+                         "lastTransitionTime": "2026-11-28T10:04:58Z"}],
+         "containerStatuses": container_status(
+             {"terminated": {"exitCode": 3, "reason": "Error",
+                             "startedAt": "2026-11-28T09:59:56Z",
+                             "message": "kage: beforeScript failed with exit code 3\n"}})},
+        ("Failed", "False", "CommandFailed",
+         'the command exited with code 3; the sandbox wrote: "kage: beforeScript failed with '
+         'exit code 3"'),
+    ),
 }
 
 
