@@ -152,6 +152,13 @@ static int apply_pull_policy(json_t *spec, const json_t *cls, const char *cname,
     json_t *asked = json_object_get(spec, "imagePullPolicy");
     if (!want)
         return 0;
+    if (strcmp(want, "Always") != 0 && strcmp(want, "IfNotPresent") != 0 &&
+        strcmp(want, "Never") != 0)
+        /* The CRD's enum refuses these; a class past it gets no pod. */
+        return violation(v,
+                         "spec.imagePullPolicy of SandboxClass %s must be Always, IfNotPresent or "
+                         "Never; no sandbox of this class runs until it is fixed",
+                         cname);
     if (!json_is_string(asked))
         return json_object_set_new(spec, "imagePullPolicy", json_string(want)) ? -ENOMEM : 0;
     const char *a = json_string_value(asked);
