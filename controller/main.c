@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "controller.h"
+#include "harden.h"
 #include "kube/config.h"
 #include "log.h"
 #include "options.h"
@@ -29,6 +30,11 @@ int main(int argc, char **argv)
         return 0;
     case OPTIONS_RUN:
         break;
+    }
+    /* Before any secret is read: a core dump or a debugger would hold it. */
+    if (harden_process(err, sizeof(err)) != 0) {
+        fprintf(stderr, "kage-controller: %s\n", err);
+        return 1;
     }
     enum log_level level;
     if (log_parse_level(opts.log_level, &level) == 0)

@@ -1,7 +1,8 @@
 /*
- * cidr.c - parses, compares and prints CIDR blocks. Parsing follows Go's
- * netip (what the API server's CEL isCIDR() uses), so a block the CRD lets
- * through is one the controller reads the same way, and nothing more.
+ * cidr.c - parses, compares and prints CIDR blocks. Parsing follows the
+ * API server's CEL isCIDR() (Go's netip, IPv4-mapped addresses refused), so
+ * a block the CRD lets through is one the controller reads the same way,
+ * and nothing more.
  */
 #include "reconcile/cidr.h"
 
@@ -71,6 +72,11 @@ int cidr_parse(const char *s, struct cidr *out)
     size_t bytes = c.family == AF_INET ? 4 : 16;
     if (prefix > bytes * 8)
         return -EINVAL;
+    /* Checked on the address as written, before masking, as CEL does:
+     * "::ffff:1.2.3.4/64" is refused, "::/0" is not. */
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (c.family == AF_INET6 && memcmp(c.addr, mapped, sizeof(mapped)) == 0)
+        return -EAFNOSUPPORT;
     c.prefix = prefix;
     mask_host_bits(c.addr, bytes, prefix);
     *out = c;
@@ -93,6 +99,22 @@ bool cidr_contains(const struct cidr *outer, const struct cidr *inner)
 bool cidr_strict_subset(const struct cidr *outer, const struct cidr *inner)
 {
     return inner->prefix > outer->prefix && cidr_contains(outer, inner);
+}
+
+int cidr_nat64(const struct cidr *v4, struct cidr *out)
+{
+    static const uint8_t wkp[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+    if (v4->family != AF_INET || v4->prefix > 32)
+        return -EINVAL;
+    struct cidr c;
+    memset(&c, 0, sizeof(c));
+    c.family = AF_INET6;
+    memcpy(c.addr, wkp, sizeof(wkp));
+    memcpy(c.addr + 12, v4->addr, 4);
+    c.prefix = 96 + v4->prefix;
+    mask_host_bits(c.addr, 16, c.prefix);
+    *out = c;
+    return 0;
 }
 
 /* Writes the RFC 5952 text of a 16-byte address into buf[CIDR_STRLEN]. */

@@ -18,15 +18,19 @@ struct cidr {
 };
 
 /*
- * Parses "a.b.c.d/n" (n 0..32) or an IPv6 "x:...:y/n" (n 0..128, also
- * "::ffff:a.b.c.d/n", which stays IPv6) into *out, as Go's
- * netip.ParsePrefix (and so the CRD's CEL isCIDR()) accepts them: the
- * prefix length is required, decimal, without sign or leading zeros; IPv4
- * octets with leading zeros ("010.0.0.0/8") are refused, as are zones
- * ("fe80::1%eth0/64") and any surrounding whitespace. Host bits may be set
- * ("10.1.2.3/8", as Kubernetes accepts for ipBlock.cidr); they are masked
- * off in out, so out is always the network (10.0.0.0/8).
- * Returns 0, or -EINVAL (*out untouched).
+ * Parses "a.b.c.d/n" (n 0..32) or an IPv6 "x:...:y/n" (n 0..128) into
+ * *out, as the CRD's CEL isCIDR() accepts them (Go's netip.ParsePrefix,
+ * then no IPv4-mapped address): the prefix length is required, decimal,
+ * without sign or leading zeros; IPv4 octets with leading zeros
+ * ("010.0.0.0/8") are refused, as are zones ("fe80::1%eth0/64") and any
+ * surrounding whitespace. An address in ::ffff:0:0/96 (IPv4-mapped,
+ * "::ffff:169.254.169.254/128", "::ffff:a9fe:a9fe/128") is refused: it
+ * names IPv4 hosts in IPv6 text, where no IPv4 deniedCIDRs entry would
+ * be compared with it. Host bits may be set ("10.1.2.3/8", as Kubernetes
+ * accepts for ipBlock.cidr); they are masked off in out, so out is always
+ * the network (10.0.0.0/8).
+ * Returns 0; -EAFNOSUPPORT for an IPv4-mapped block; -EINVAL for anything
+ * else refused (*out untouched either way).
  */
 int cidr_parse(const char *s, struct cidr *out);
 
@@ -42,6 +46,14 @@ bool cidr_contains(const struct cidr *outer, const struct cidr *inner);
  * what Kubernetes requires of each ipBlock.except entry against its cidr.
  */
 bool cidr_strict_subset(const struct cidr *outer, const struct cidr *inner);
+
+/*
+ * The block an IPv4 block v4 becomes under the NAT64 well-known prefix
+ * 64:ff9b::/96 (RFC 6052): 64:ff9b::a.b.c.d/(96 + n). A NAT64 gateway
+ * turns IPv6 traffic to it into IPv4 traffic to v4. Returns 0, or -EINVAL
+ * when v4 is not IPv4 (*out untouched).
+ */
+int cidr_nat64(const struct cidr *v4, struct cidr *out);
 
 /*
  * Writes the canonical text of c's network (host bits masked off, should a

@@ -142,6 +142,34 @@ static int apply_lifetime(json_t *spec, const json_t *cls, const char *cname,
     return json_object_set(life, "ttlSeconds", max) ? -ENOMEM : 0;
 }
 
+/* The class's pull policy holds for its sandboxes: a Sandbox without one
+ * takes it; one that asks for another is refused, except Always, which
+ * only adds the registry's check. */
+static int apply_pull_policy(json_t *spec, const json_t *cls, const char *cname,
+                             struct class_verdict *v)
+{
+    const char *want = json_string_value(json_object_get(cls, "imagePullPolicy"));
+    json_t *asked = json_object_get(spec, "imagePullPolicy");
+    if (!want)
+        return 0;
+    if (strcmp(want, "Always") != 0 && strcmp(want, "IfNotPresent") != 0 &&
+        strcmp(want, "Never") != 0)
+        /* The CRD's enum refuses these; a class past it gets no pod. */
+        return violation(v,
+                         "spec.imagePullPolicy of SandboxClass %s must be Always, IfNotPresent or "
+                         "Never; no sandbox of this class runs until it is fixed",
+                         cname);
+    if (!json_is_string(asked))
+        return json_object_set_new(spec, "imagePullPolicy", json_string(want)) ? -ENOMEM : 0;
+    const char *a = json_string_value(asked);
+    if (strcmp(a, want) == 0 || strcmp(a, "Always") == 0)
+        return 0;
+    return violation(v,
+                     "spec.imagePullPolicy: %s is not allowed by SandboxClass %s, which pulls "
+                     "images with %s%s",
+                     a, cname, want, strcmp(want, "Always") == 0 ? "" : " (or Always)");
+}
+
 /* Whether the list (of CIDR strings) already has c, canonically. */
 static bool has_cidr(json_t *list, const struct cidr *c)
 {
@@ -155,6 +183,40 @@ static bool has_cidr(json_t *list, const struct cidr *c)
             return true;
     }
     return false;
+}
+
+/* One denied block against allow entry i (block a, written as text):
+ * a violation when a lies inside it, else it joins the entry's except list
+ * when it lies inside a. denied_text is the class's entry; nat64 says that
+ * no is its NAT64 form. Returns 0, -1 (v filled) or -ENOMEM. */
+static int carve(json_t *entry, size_t i, const char *text, const struct cidr *a,
+                 const struct cidr *no, const char *denied_text, bool nat64, const char *cname,
+                 struct class_verdict *v)
+{
+    if (no->family != a->family)
+        return 0;
+    if (cidr_contains(no, a)) {
+        char canon[CIDR_STRLEN];
+        cidr_format(no, canon, sizeof(canon));
+        return violation(v,
+                         "spec.egress.allow[%zu].cidr: %s lies inside %s%s, which "
+                         "SandboxClass %s denies",
+                         i, text, nat64 ? canon : denied_text,
+                         nat64 ? " (the NAT64 form of a denied IPv4 range)" : "", cname);
+    }
+    if (!cidr_strict_subset(a, no))
+        return 0; /* disjoint */
+    json_t *except = json_object_get(entry, "except");
+    if (!json_is_array(except)) {
+        except = json_array();
+        if (!except || json_object_set_new(entry, "except", except))
+            return -ENOMEM;
+    }
+    char canon[CIDR_STRLEN];
+    if (!has_cidr(except, no) && (cidr_format(no, canon, sizeof(canon)) != 0 ||
+                                  json_array_append_new(except, json_string(canon))))
+        return -ENOMEM;
+    return 0;
 }
 
 static int apply_egress(json_t *spec, const json_t *cls, const char *cname, struct class_verdict *v)
@@ -192,26 +254,23 @@ static int apply_egress(json_t *spec, const json_t *cls, const char *cname, stru
         }
         json_array_foreach(denied, j, d)
         {
-            struct cidr no;
-            if (cidr_parse(json_string_value(d), &no) != 0 || no.family != a.family)
-                continue;
-            if (cidr_contains(&no, &a))
+            struct cidr no, no6;
+            if (cidr_parse(json_string_value(d), &no) != 0)
+                /* The CRD refuses these; a class that got one past it
+                 * (an IPv4-mapped block, an older CRD) denies all. */
                 return violation(v,
-                                 "spec.egress.allow[%zu].cidr: %s lies inside %s, which "
-                                 "SandboxClass %s denies",
-                                 i, text, json_string_value(d), cname);
-            if (!cidr_strict_subset(&a, &no))
-                continue; /* disjoint */
-            json_t *except = json_object_get(entry, "except");
-            if (!json_is_array(except)) {
-                except = json_array();
-                if (!except || json_object_set_new(entry, "except", except))
-                    return -ENOMEM;
-            }
-            char canon[CIDR_STRLEN];
-            if (!has_cidr(except, &no) && (cidr_format(&no, canon, sizeof(canon)) != 0 ||
-                                           json_array_append_new(except, json_string(canon))))
-                return -ENOMEM;
+                                 "spec.egress.deniedCIDRs[%zu] of SandboxClass %s is not a CIDR "
+                                 "kage reads (an IPv4-mapped or malformed block); no egress is "
+                                 "allowed under it until the class is fixed",
+                                 j, cname);
+            int rc = carve(entry, i, text, &a, &no, json_string_value(d), false, cname, v);
+            /* An IPv4 range also denies its NAT64 form (64:ff9b::/96, RFC
+             * 6052): a gateway turns IPv6 traffic to it into IPv4 traffic
+             * to the range. */
+            if (!rc && cidr_nat64(&no, &no6) == 0)
+                rc = carve(entry, i, text, &a, &no6, json_string_value(d), true, cname, v);
+            if (rc)
+                return rc;
         }
     }
     return 0;
@@ -231,6 +290,8 @@ int class_apply(json_t *sandbox, const json_t *class_spec, const char *class_nam
     rc = apply_resources(spec, class_spec, class_name, v);
     if (!rc)
         rc = apply_lifetime(spec, class_spec, class_name, v);
+    if (!rc)
+        rc = apply_pull_policy(spec, class_spec, class_name, v);
     if (!rc)
         rc = apply_egress(spec, class_spec, class_name, v);
     return rc;

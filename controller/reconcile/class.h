@@ -37,7 +37,8 @@ struct class_verdict {
  * above maxLifetimeSeconds, an allow CIDR outside every allowedCIDRs entry
  * or inside a deniedCIDRs entry are violations; a missing ttlSeconds takes
  * maxLifetimeSeconds; denied ranges inside an allow CIDR join its except
- * list. Returns 0, -1 with *v filled (reason PolicyViolation), or -ENOMEM.
+ * list; the class's imagePullPolicy fills in a missing one, and another
+ * (but Always) is a violation. Returns 0, -1 with *v filled (reason PolicyViolation), or -ENOMEM.
  */
 int class_apply(json_t *sandbox, const json_t *class_spec, const char *class_name,
                 struct class_verdict *v);

@@ -21,6 +21,11 @@ struct sbx_memory {
     uint64_t event_at;     /* loop time it was emitted */
     char trouble[16];      /* phase (Pending, Failed) the sandbox was last stuck in, or "" */
     unsigned blocked_runs; /* consecutive reconciles blocked by quota or the like */
+    /* Pod spec-hash last replaced because the live pod differed from it,
+     * and the one whose pods were found changed twice: the API server or
+     * a webhook changes every such pod, so no more are made for it. */
+    char drift_hash[SPEC_HASH_LEN + 1];
+    char altered_hash[SPEC_HASH_LEN + 1];
     char data[];
 };
 

@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 
+#include "reconcile/podform.h"
 #include "utf8.h"
 
 #define PACK_MAX    24
@@ -117,19 +118,17 @@ static json_t *find_named(json_t *arr, const char *key, const char *name)
  * annotations, deletionTimestamp, resourceVersion, name, namespace, spec,
  * containers, image, nodeName, status, phase, conditions, type, reason,
  * message, podIP, startTime, containerStatuses, state, waiting, terminated,
- * exitCode) may ever be added; test_observed checks that a full pod decodes
- * the same with and without the cut.
+ * exitCode, lastTransitionTime, startedAt, and all that podform_of reads)
+ * may ever be added; test_observed checks that a full pod
+ * decodes the same with and without the cut.
  */
 /* clang-format off */
 const char *const observed_pod_unread[] = {
-    "managedFields", "securityContext", "resources", "tolerations", "command", "args", "env",
-    "volumeMounts", "volumes", "terminationMessagePath", "terminationMessagePolicy",
-    "imagePullPolicy", "dnsPolicy", "schedulerName", "restartPolicy",
-    "terminationGracePeriodSeconds", "enableServiceLinks", "automountServiceAccountToken",
-    "runtimeClassName", "preemptionPolicy", "priority", "overhead", "affinity", "hostIPs",
-    "podIPs", "hostIP", "qosClass", "lastProbeTime", "lastTransitionTime", "imageID",
-    "containerID", "lastState", "restartCount", "started", "allocatedResources", "running",
-    "creationTimestamp", "observedGeneration", "user", NULL};
+    "managedFields", "tolerations", "dnsPolicy", "schedulerName",
+    "terminationGracePeriodSeconds", "preemptionPolicy", "priority", "overhead", "affinity",
+    "hostIPs", "podIPs", "hostIP", "qosClass", "lastProbeTime", "imageID", "containerID",
+    "lastState", "restartCount", "started", "allocatedResources", "running",
+    "creationTimestamp", "observedGeneration", NULL};
 /* clang-format on */
 
 void *observed_decode_pod(json_t *obj, char *err, size_t errlen)
@@ -187,6 +186,14 @@ void *observed_decode_pod(json_t *obj, char *err, size_t errlen)
     pod->phase = parse_phase(str(st, "phase"));
     pod->ready = ready && str(ready, "status") && strcmp(str(ready, "status"), "True") == 0;
     pod->terminated = term != NULL;
+    /* RFC 3339 times of one writer (the kubelet) compare as text. */
+    const char *rt = str(ready, "lastTransitionTime"), *started = str(term, "startedAt");
+    pod->was_ready = term && rt && started && started[0] && strcmp(rt, started) > 0;
+    if (observed_pod_form_hash(obj, pod->live_hash) != 0) {
+        free(pod);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
     json_int_t code = json_integer_value(json_object_get(term, "exitCode"));
     pod->term_exit_code = (code > INT32_MAX || code < INT32_MIN) ? -1 : (int)code;
     return pod;
@@ -314,6 +321,14 @@ int observed_hash(json_t *v, char out[SPEC_HASH_LEN + 1])
     return 0;
 }
 
+int observed_pod_form_hash(const json_t *pod, char out[SPEC_HASH_LEN + 1])
+{
+    json_t *form = podform_of(pod);
+    int rc = form ? observed_hash(form, out) : -ENOMEM;
+    json_decref(form);
+    return rc;
+}
+
 #undef F
 #define F(field) offsetof(struct sandbox_obj, field)
 
@@ -389,6 +404,7 @@ bool observed_pod_same(const struct pod_obj *a, const struct pod_obj *b)
             return false;
     return a->term_exit_code == b->term_exit_code && a->terminated == b->terminated &&
            a->deleting == b->deleting && a->ready == b->ready && a->owned == b->owned &&
+           a->was_ready == b->was_ready && strcmp(a->live_hash, b->live_hash) == 0 &&
            a->phase == b->phase;
 }
 

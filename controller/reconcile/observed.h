@@ -46,10 +46,16 @@ struct pod_obj {
     const char *term_message;
     int term_exit_code;
     bool terminated;
-    bool deleting; /* deletionTimestamp set */
-    bool ready;    /* condition Ready=True */
-    bool owned;    /* the controller owner is a kage.dev Sandbox */
+    bool deleting;  /* deletionTimestamp set */
+    bool ready;     /* condition Ready=True */
+    bool was_ready; /* terminated after being Ready: the Ready condition
+                       changed after the container started */
+    bool owned;     /* the controller owner is a kage.dev Sandbox */
     enum pod_phase phase;
+    /* Digest of the fields kage sets (observed_pod_form_hash): compared with the
+     * rendered pod's, so an edit or a forged pod shows. "" when the pod
+     * could not be digested. */
+    char live_hash[SPEC_HASH_LEN + 1];
     char data[];
 };
 
@@ -109,5 +115,13 @@ json_t *observed_sandbox_json(const struct sandbox_obj *s);
  * Returns 0, or -ENOMEM.
  */
 int observed_hash(json_t *v, char out[SPEC_HASH_LEN + 1]);
+
+/*
+ * Writes the digest of pod's canonical form (podform_of: the fields kage
+ * sets, as the API server stores them) into out, as observed_hash does.
+ * The same for a pod read back as for the one rendered, so drift shows as
+ * a different digest. Returns 0, or -ENOMEM.
+ */
+int observed_pod_form_hash(const json_t *pod, char out[SPEC_HASH_LEN + 1]);
 
 #endif

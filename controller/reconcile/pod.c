@@ -25,6 +25,26 @@ static bool replace_pod(struct reconcile *r, struct reconcile_action *act, const
     return reconcile__delete_exactly(r, act, WAIT_POD_DELETE, RES_POD, r->name, uid);
 }
 
+/* The pods kage makes for this rendering come back changed: the API server
+ * drops a field it does not support, or a mutating webhook edits them.
+ * kage runs no pod but the one it renders: the sandbox waits, saying so. */
+static void block_altered(struct reconcile *r)
+{
+    json_t *spec = json_object_get(r->pod, "spec");
+    bool userns = json_is_false(json_object_get(spec, "hostUsers"));
+    reconcile__block(r, "PodAltered", false,
+                     "pod %s is stored differently than kage renders it, twice in a row: the API "
+                     "server drops a field this cluster does not support (%s"
+                     "securityContext.supplementalGroupsPolicy needs Kubernetes 1.31 or later) or "
+                     "a mutating admission webhook changes it; kage runs no other pod until its "
+                     "rendering changes. Fix the cluster, or the SandboxClass "
+                     "(%ssupplementalGroupsPolicy: Merge)",
+                     r->key,
+                     userns ? "hostUsers: false needs the UserNamespacesSupport feature; " : "",
+                     userns ? "hostUsers, " : "");
+    r->pod_unwanted = true;
+}
+
 /* Paused, expired or against its class: the pod goes, the policies stay. */
 static bool remove_pod(struct reconcile *r, struct reconcile_action *act)
 {
@@ -95,7 +115,32 @@ static bool make_pod(struct reconcile *r, struct reconcile_action *act)
          * where it matters, so the sandbox gets a new one. */
         return replace_pod(r, act, obs->uid, "the spec changed");
     }
-    return false;
+    /* The annotation is the pod's own word; what it runs is compared with
+     * what kage renders, so a pod edited in place (image, resources,
+     * labels) or made by someone else with kage's annotation and owner is
+     * replaced, not adopted. */
+    char live[SPEC_HASH_LEN + 1];
+    if (observed_pod_form_hash(r->pod, live) != 0) {
+        r->outcome = outcome_retry();
+        return false;
+    }
+    struct sbx_memory *m = r->mem;
+    if (strcmp(obs->live_hash, live) == 0) {
+        if (m)
+            m->drift_hash[0] = '\0';
+        return false;
+    }
+    if (m && strcmp(m->drift_hash, want) == 0) {
+        /* Its replacement differs too: not an edit but the cluster. */
+        snprintf(m->altered_hash, sizeof(m->altered_hash), "%s", want);
+        block_altered(r);
+        return remove_pod(r, act);
+    }
+    if (m)
+        snprintf(m->drift_hash, sizeof(m->drift_hash), "%s", want);
+    return replace_pod(r, act, obs->uid,
+                       "it was changed outside kage: what it runs, its security settings or "
+                       "its labels are not what kage renders");
 }
 
 struct foreign_search {
@@ -152,6 +197,9 @@ static void check_foreign_policies(struct reconcile *r)
 
 bool reconcile__step_pod(struct reconcile *r, struct reconcile_action *act)
 {
+    if (!r->pod_unwanted && r->pod && r->mem && r->mem->altered_hash[0] &&
+        strcmp(r->mem->altered_hash, render_pod_hash(r->pod)) == 0)
+        block_altered(r);
     if (!r->pod_unwanted && r->pod && r->baseline_ok && r->policy_ok)
         check_foreign_policies(r);
     if (r->pod_unwanted) {

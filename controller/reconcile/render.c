@@ -13,8 +13,15 @@
 
 const char render_keepalive[] = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
 
-/* The script comes in through the environment, never spliced into code. */
+/* The script comes in through the environment, never spliced into code.
+ * A ready marker the image itself holds would make the pod Ready before
+ * the script ran: it goes first, or the sandbox does not start. */
 const char render_before_script_wrapper[] =
+    "rm -f /tmp/.kage-ready\n"
+    "if [ -e /tmp/.kage-ready ]; then\n"
+    "  echo \"kage: the image's /tmp/.kage-ready cannot be removed\" >/dev/termination-log\n"
+    "  exit 125\n"
+    "fi\n"
     "/bin/sh -c \"$" BEFORE_SCRIPT_ENV "\"; rc=$?\n"
     "if [ \"$rc\" -ne 0 ]; then\n"
     "  echo \"" BEFORE_SCRIPT_FAILED "$rc\" >/dev/termination-log\n"
@@ -362,6 +369,19 @@ json_t *render_pod(const json_t *sandbox, const struct render_opts *o)
     if (!pod)
         return NULL;
     json_t *pspec = json_object_get(pod, "spec");
+    /* Strict unless the class says Merge: groups the image's /etc/group
+     * gives the user (group 0 among them) are not the sandbox's. Merge is
+     * what a pod without the field gets, so it is left out, and a cluster
+     * that lacks the field can still run the class's pods. */
+    const char *sgp = json_string_value(json_object_get(cls, "supplementalGroupsPolicy"));
+    bool merge = sgp && strcmp(sgp, "Merge") == 0;
+    if ((!merge && json_object_set_new(json_object_get(pspec, "securityContext"),
+                                       "supplementalGroupsPolicy", json_string("Strict"))) ||
+        (json_is_false(json_object_get(cls, "hostUsers")) &&
+         json_object_set_new(pspec, "hostUsers", json_false()))) {
+        json_decref(pod);
+        return NULL;
+    }
     json_t *sel = json_object_get(cls, "nodeSelector");
     json_t *tol = json_object_get(cls, "tolerations");
     if ((json_object_size(sel) > 0 && json_object_set(pspec, "nodeSelector", sel)) ||

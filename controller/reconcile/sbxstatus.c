@@ -65,22 +65,46 @@ static bool is_image_failure(const char *r)
            strcmp(r, "InvalidImageName") == 0 || strcmp(r, "ErrImageNeverPull") == 0;
 }
 
+/* Room for text the sandbox wrote, as shown in a message. */
+#define SANDBOX_TEXT_MAX 256
+
+/*
+ * Whether the pod's end is the wrapper's report of a failed beforeScript:
+ * the sandbox has one, the termination message is exactly the wrapper's
+ * line with the container's own exit code, and the pod was never Ready
+ * (the kubelet's Ready condition has not changed since the container
+ * started; once Ready, the script had ended, and the command then runs
+ * as the same user and could write the same line).
+ */
+static bool before_script_failed(const struct status_facts *f, const struct pod_obj *p)
+{
+    char want[sizeof(BEFORE_SCRIPT_FAILED) + 16];
+    snprintf(want, sizeof(want), "%s%d", BEFORE_SCRIPT_FAILED, p->term_exit_code);
+    size_t n = strlen(want);
+    return f->before_script && !p->was_ready && p->term_exit_code != 0 &&
+           strncmp(p->term_message, want, n) == 0 &&
+           (p->term_message[n] == '\0' || strcmp(p->term_message + n, "\n") == 0);
+}
+
 /* The verdict for a sandbox whose pod exists. */
 static void judge_pod(struct verdict *v, const struct status_facts *f)
 {
     const struct pod_obj *p = f->pod;
-    size_t bl = sizeof(BEFORE_SCRIPT_FAILED) - 1;
+    char words[SANDBOX_TEXT_MAX];
+    /* The kubelet's waiting message can carry what a registry (the
+     * tenant's, perhaps) answered: one clean line too. */
+    char waiting[1100];
+    bool said = utf8_clean_line(waiting, sizeof(waiting), p->waiting_message) > 0;
 
     switch (p->phase) {
     case POD_PENDING:
         if (p->waiting_reason[0] && is_image_failure(p->waiting_reason))
             say(v, "Creating", false, "ImagePullBackOff", "cannot pull image \"%s\": %s",
-                f->image ? f->image : p->image,
-                p->waiting_message[0] ? p->waiting_message : p->waiting_reason);
+                f->image ? f->image : p->image, said ? waiting : p->waiting_reason);
         else if (p->waiting_reason[0] && strcmp(p->waiting_reason, "ContainerCreating") != 0 &&
                  strcmp(p->waiting_reason, "PodInitializing") != 0)
             say(v, "Creating", false, p->waiting_reason, "%s",
-                p->waiting_message[0] ? p->waiting_message : "the container cannot start");
+                said ? waiting : "the container cannot start");
         else if (strcmp(p->reason, "Unschedulable") == 0)
             say(v, "Pending", false, "Unschedulable", "no node can run the sandbox: %s",
                 p->message);
@@ -100,7 +124,7 @@ static void judge_pod(struct verdict *v, const struct status_facts *f)
         say(v, "Succeeded", false, "Completed", "the command exited with code 0");
         return;
     case POD_FAILED:
-        if (strncmp(p->term_message, BEFORE_SCRIPT_FAILED, bl) == 0)
+        if (before_script_failed(f, p))
             say(v, "Failed", false, "BeforeScriptFailed", "the beforeScript exited with code %d",
                 p->term_exit_code);
         else if (strcmp(p->term_reason, "OOMKilled") == 0)
@@ -109,9 +133,16 @@ static void judge_pod(struct verdict *v, const struct status_facts *f)
                 f->memory_limit ? f->memory_limit : "(unknown)");
         else if (p->reason[0])
             say(v, "Failed", false, p->reason, "%s", p->message[0] ? p->message : p->reason);
+        else if (p->terminated && utf8_clean_line(words, sizeof(words), p->term_message) > 0)
+            /* The termination message (or the log's tail) is the
+             * sandbox's own text: quoted, one line, bounded, never a
+             * reason. */
+            say(v, "Failed", false, "CommandFailed",
+                "the command exited with code %d; the sandbox wrote: \"%s\"", p->term_exit_code,
+                words);
         else if (p->terminated)
-            say(v, "Failed", false, "CommandFailed", "the command exited with code %d%s%s",
-                p->term_exit_code, p->term_message[0] ? ": " : "", p->term_message);
+            say(v, "Failed", false, "CommandFailed", "the command exited with code %d",
+                p->term_exit_code);
         else
             say(v, "Failed", false, "PodFailed", "the pod failed without a reason");
         return;
@@ -127,9 +158,9 @@ static void judge_pod(struct verdict *v, const struct status_facts *f)
  * themselves and are retried. */
 static const char *const failing_blocks[] = {"PolicyViolation", "Forbidden", "PodInvalid",
                                              "PolicyInvalid"};
-static const char *const stalling_blocks[] = {"NameConflict",         "ClassNotFound",
-                                              "ClassNotAllowed",      "NoClass",
-                                              "RuntimeClassNotFound", "ForeignPolicy"};
+static const char *const stalling_blocks[] = {
+    "NameConflict",         "ClassNotFound", "ClassNotAllowed", "NoClass",
+    "RuntimeClassNotFound", "ForeignPolicy", "PodAltered"};
 
 static bool listed(const char *reason, const char *const *list, size_t n)
 {

@@ -211,7 +211,13 @@ static int check_cidr(struct validation_error *e, const char *f, const json_t *v
     char q[QUOTE_MAX];
     if (validate__text(e, f, v, CIDR_MAX_LEN, TEXT_ANY))
         return -1;
-    if (cidr_parse(json_string_value(v), c) != 0)
+    int rc = cidr_parse(json_string_value(v), c);
+    if (rc == -EAFNOSUPPORT)
+        return validate__fail(e, f,
+                              "must not be an IPv4-mapped IPv6 block (::ffff:0:0/96), not %s: "
+                              "write the IPv4 block itself",
+                              validate__quote(q, v));
+    if (rc != 0)
         return validate__fail(e, f, "must be a valid CIDR such as 203.0.113.0/24, not %s",
                               validate__quote(q, v));
     return 0;

@@ -35,6 +35,11 @@ KEEPALIVE = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"
 # sandbox's beforeScript, reports its failure, marks it ready, then runs
 # the command, or KEEPALIVE when there is none.
 BEFORE_SCRIPT_WRAPPER = (
+    "rm -f /tmp/.kage-ready\n"
+    "if [ -e /tmp/.kage-ready ]; then\n"
+    '  echo "kage: the image\'s /tmp/.kage-ready cannot be removed" >/dev/termination-log\n'
+    "  exit 125\n"
+    "fi\n"
     '/bin/sh -c "$KAGE_BEFORE_SCRIPT"; rc=$?\n'
     'if [ "$rc" -ne 0 ]; then\n'
     '  echo "kage: beforeScript failed with exit code $rc" >/dev/termination-log\n'

@@ -270,7 +270,8 @@ def test_class_defaults_and_pod_settings_reach_the_pod(kubectl, kage, make_names
             "automountServiceAccountToken": False,
             "enableServiceLinks": False,
             "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532,
-                                "seccompProfile": {"type": "RuntimeDefault"}},
+                                "seccompProfile": {"type": "RuntimeDefault"},
+                                "supplementalGroupsPolicy": "Strict"},
             "containers": [container(resources)],
         }
         md = pod["metadata"]
@@ -370,7 +371,9 @@ def test_denied_cidrs_are_carved_out_of_every_allow_rule(kubectl, kage, make_nam
          "ports": [{"protocol": "TCP", "port": 443}]},
         {"to": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16", "10.96.0.0/12"]}}]},
         {"to": [{"ipBlock": {"cidr": "192.0.2.0/24"}}]},
-        {"to": [{"ipBlock": {"cidr": "::/0", "except": ["fd00::/8"]}}]},
+        # An IPv4 denied range is denied through NAT64 (64:ff9b::/96) too.
+        {"to": [{"ipBlock": {"cidr": "::/0", "except": [
+            "64:ff9b::a9fe:0/112", "64:ff9b::a60:0/108", "fd00::/8"]}}]},
     ])
     # The Sandbox's own spec is left as written: the carving is kage's.
     assert kubectl.json("-n", ns, "get", "sandbox", "world")["spec"]["egress"]["allow"][0] == \
@@ -388,7 +391,35 @@ def test_denied_cidrs_are_carved_out_of_every_allow_rule(kubectl, kage, make_nam
         kubectl, ns, "services",
         f"spec.egress.allow[0].cidr: 10.96.0.0/12 lies inside 10.96.0.0/12, which "
         f"SandboxClass {cls} denies")
-    assert_no_pod_for_a_while(kubectl, ns, "metadata", "services")
+    kubectl.apply(sandbox(ns, "nat64", sandboxClassName=cls, egress={"allow": [
+        {"cidr": "64:ff9b::a9fe:a9fe/128"}]}))
+    assert_policy_violation(
+        kubectl, ns, "nat64",
+        f"spec.egress.allow[0].cidr: 64:ff9b::a9fe:a9fe/128 lies inside 64:ff9b::a9fe:0/112 (the "
+        f"NAT64 form of a denied IPv4 range), which SandboxClass {cls} denies")
+    assert_no_pod_for_a_while(kubectl, ns, "metadata", "services", "nat64")
+
+
+def test_class_hardening_options_reach_the_pod(kubectl, kage, make_namespace, classes):
+    """A class may run its sandboxes in user namespaces, keep the image's
+    supplementary groups (Merge, for nodes that cannot do Strict) and fix
+    the image pull policy; a Sandbox asking for another policy than the
+    class's (but Always) is refused."""
+    ns = make_namespace("plat", RESTRICTED)
+    cls = classes(f"userns-{ns}", {"hostUsers": False, "supplementalGroupsPolicy": "Merge",
+                                   "imagePullPolicy": "Always"})
+    create_ready(kubectl, ns, "userns", sandboxClassName=cls)
+    pod = kubectl.json("-n", ns, "get", "pod", "userns")
+    assert pod["spec"]["hostUsers"] is False
+    # Merge is what a pod without the field gets: left out.
+    assert "supplementalGroupsPolicy" not in pod["spec"]["securityContext"]
+    assert pod["spec"]["containers"][0]["imagePullPolicy"] == "Always"
+    kubectl.apply(sandbox(ns, "cached", sandboxClassName=cls, imagePullPolicy="IfNotPresent"))
+    assert_policy_violation(
+        kubectl, ns, "cached",
+        f"spec.imagePullPolicy: IfNotPresent is not allowed by SandboxClass {cls}, which pulls "
+        f"images with Always")
+    assert_no_pod_for_a_while(kubectl, ns, "cached")
 
 
 def test_lifetime_is_bounded_by_the_class(kubectl, kage, make_namespace, classes):

@@ -95,6 +95,8 @@ def expected_pod_spec(container, run_as_user=65532, run_as_group=65532):
             "runAsUser": run_as_user,
             "runAsGroup": run_as_group,
             "seccompProfile": {"type": "RuntimeDefault"},
+            # The groups the pod names, none that the image's /etc/group adds.
+            "supplementalGroupsPolicy": "Strict",
         },
         "containers": [container],
     }
@@ -408,6 +410,63 @@ def test_pod_relabelled_from_outside_is_replaced(kubectl, kage, make_namespace, 
     wait_reason(kubectl, ns, "relabel", "SandboxReady", timeout=CONVERGE)
 
 
+def wait_replaced(kubectl, ns, name, old_uid, what):
+    def replaced():
+        pod = get(kubectl, ns, "pod", name)
+        if pod and pod["metadata"]["uid"] != old_uid and "deletionTimestamp" not in pod["metadata"]:
+            return pod
+        return None
+    return wait_for(replaced, timeout=CONVERGE, what=what)
+
+
+@pytest.mark.parametrize("patch", [
+    # Pods let a container's image change in place; the annotation stays.
+    '[{"op":"replace","path":"/spec/containers/0/image","value":"busybox:1.37"}]',
+    # A label another NetworkPolicy might select.
+    '[{"op":"add","path":"/metadata/labels/app","value":"web"}]',
+], ids=["image", "label-added"])
+def test_pod_edited_in_place_is_replaced(kubectl, kage, make_namespace, patch):
+    """Drift is judged against the pod kage renders, not the spec-hash
+    annotation the pod carries: an edit that leaves the annotation alone is
+    still seen, and the pod is replaced."""
+    ns = make_namespace("sbx", RESTRICTED)
+    sbx = create_ready(kubectl, ns, "edited")
+    old = kubectl.json("-n", ns, "get", "pod", "edited")
+    kubectl.run("-n", ns, "patch", "pod", "edited", "--type=json", "-p", patch)
+    new = wait_replaced(kubectl, ns, "edited", old["metadata"]["uid"], "the edited pod to go")
+    assert new["spec"]["containers"][0]["image"] == IMAGE
+    assert "app" not in new["metadata"]["labels"]
+    assert_pod_metadata(new, sbx)
+    wait_reason(kubectl, ns, "edited", "SandboxReady", timeout=CONVERGE)
+
+
+def test_forged_pod_with_kages_annotation_and_owner_is_replaced(kubectl, kage, make_namespace):
+    """A pod made by someone else in the sandbox's place, with kage's labels,
+    spec-hash annotation and a controller owner reference to the Sandbox,
+    but no runtime class and a service-account token, is not adopted."""
+    ns = make_namespace("sbx", RESTRICTED)
+    sbx = create_ready(kubectl, ns, "forged")
+    real = kubectl.json("-n", ns, "get", "pod", "forged")
+    # Swapped while the controller is down, so it finds the forged pod in
+    # its place when it starts.
+    assert kage.stop() == 0
+    try:
+        kubectl.run("-n", ns, "delete", "pod", "forged", "--wait=true")
+        fake = foreign_pod(ns, "forged", real["metadata"]["labels"])
+        fake["metadata"]["annotations"] = real["metadata"]["annotations"]
+        fake["metadata"]["ownerReferences"] = real["metadata"]["ownerReferences"]
+        kubectl.create(fake)
+        fake_uid = kubectl.json("-n", ns, "get", "pod", "forged")["metadata"]["uid"]
+    finally:
+        kage.start()
+        kage.wait_synced()
+    new = wait_replaced(kubectl, ns, "forged", fake_uid, "the forged pod to be replaced")
+    assert new["spec"]["runtimeClassName"] == "kata-fc"
+    assert new["spec"]["automountServiceAccountToken"] is False
+    assert_pod_metadata(new, sbx)
+    wait_reason(kubectl, ns, "forged", "SandboxReady", timeout=CONVERGE)
+
+
 def test_image_change_replaces_the_pod(kubectl, kage, make_namespace):
     ns = make_namespace("sbx", RESTRICTED)
     create_ready(kubectl, ns, "upgrade")
@@ -682,6 +741,32 @@ FAILURES = {
          "containerStatuses": container_status(
              {"terminated": {"exitCode": 2, "reason": "Error"}})},
         ("Failed", "False", "CommandFailed", "the command exited with code 2"),
+    ),
+    # The termination message is the sandbox's own text: quoted as such,
+    # one line without control characters, never a reason.
+    "command-output-is-the-sandboxs": (
+        {"command": ["false"]},
+        {"phase": "Failed", "conditions": [{"type": "Ready", "status": "False"}],
+         "containerStatuses": container_status(
+             {"terminated": {"exitCode": 1, "reason": "Error",
+                             "message": "\x1b[31mboom\r\nfake: SandboxReady\u202e"}})},
+        ("Failed", "False", "CommandFailed",
+         'the command exited with code 1; the sandbox wrote: "[31mboom fake: SandboxReady"'),
+    ),
+    # The wrapper's line from a pod that was Ready (its Ready condition
+    # changed after the container started): the command wrote it.
+    "before-script-line-after-ready": (
+        {"beforeScript": "true"},
+        {"phase": "Failed",
+         "conditions": [{"type": "Ready", "status": "False",
+                         "lastTransitionTime": "2026-11-28T10:04:58Z"}],
+         "containerStatuses": container_status(
+             {"terminated": {"exitCode": 3, "reason": "Error",
+                             "startedAt": "2026-11-28T09:59:56Z",
+                             "message": "kage: beforeScript failed with exit code 3\n"}})},
+        ("Failed", "False", "CommandFailed",
+         'the command exited with code 3; the sandbox wrote: "kage: beforeScript failed with '
+         'exit code 3"'),
     ),
 }
 

@@ -126,6 +126,8 @@ INVALID = [
      "spec.egress.allowedCIDRs: Too many: 65: must have at most 64 items", True),
     ("denied-cidr-without-prefix", {"egress": {"deniedCIDRs": ["169.254.169.254"]}},
      f'spec.egress.deniedCIDRs[0]: Invalid value: "169.254.169.254": {CIDR_MESSAGE}', False),
+    ("denied-cidr-ipv4-mapped", {"egress": {"deniedCIDRs": ["::ffff:a9fe:a9fe/128"]}},
+     f'spec.egress.deniedCIDRs[0]: Invalid value: "::ffff:a9fe:a9fe/128": {CIDR_MESSAGE}', False),
     ("denied-cidr-ipv6-garbage", {"egress": {"deniedCIDRs": ["fd00::zz/8"]}},
      f'spec.egress.deniedCIDRs[0]: Invalid value: "fd00::zz/8": {CIDR_MESSAGE}', False),
     ("node-selector-too-many", {"nodeSelector": {f"k{i}": "v" for i in range(33)}},

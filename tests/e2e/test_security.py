@@ -139,7 +139,8 @@ def assert_hardened(pod, sbx, uid=65532, gid=65532):
     assert uid >= 1 and gid >= 1
     assert spec["securityContext"] == {"runAsNonRoot": True, "runAsUser": uid,
                                        "runAsGroup": gid,
-                                       "seccompProfile": {"type": "RuntimeDefault"}}
+                                       "seccompProfile": {"type": "RuntimeDefault"},
+                                       "supplementalGroupsPolicy": "Strict"}
     assert len(spec["containers"]) == 1
     c = spec["containers"][0]
     assert set(c) - CONTAINER_KEYS == set(), \

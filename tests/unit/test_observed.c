@@ -167,6 +167,48 @@ static void a_terminated_sandbox_container_gives_its_reason_and_code(void **stat
                "OOMKilled");
 }
 
+/* A terminated container "was Ready" when the kubelet's Ready condition
+ * changed after the container started (True, then False at its end); a
+ * pod never Ready keeps the transition of its start, and a status without
+ * the times says nothing. */
+static void a_pod_that_was_ready_before_it_ended_says_so(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *ready_since, *started;
+        bool was_ready;
+    } cases[] = {
+        {"2026-11-28T10:04:58Z", "2026-11-28T09:59:56Z", true},
+        {"2026-11-28T09:59:51Z", "2026-11-28T09:59:56Z", false},
+        {"2026-11-28T09:59:56Z", "2026-11-28T09:59:56Z", false},
+        {NULL, "2026-11-28T09:59:56Z", false},
+        {"2026-11-28T10:04:58Z", NULL, false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[1024];
+        char since[64] = "", started[64] = "";
+        if (cases[i].ready_since)
+            snprintf(since, sizeof(since), ",'lastTransitionTime':'%s'", cases[i].ready_since);
+        if (cases[i].started)
+            snprintf(started, sizeof(started), ",'startedAt':'%s'", cases[i].started);
+        snprintf(text, sizeof(text),
+                 "{'metadata':{'uid':'u'},'status':{'phase':'Failed','conditions':[{'type':"
+                 "'Ready','status':'False'%s}],'containerStatuses':[{'name':'sandbox','state':"
+                 "{'terminated':{'exitCode':3%s}}}]}}",
+                 since, started);
+        struct pod_obj *p = decode_pod(text);
+        if (p->was_ready != cases[i].was_ready)
+            fail_msg("case %zu: was_ready %d", i, p->was_ready);
+        free(p);
+    }
+    /* Running: not ended, so not "was". */
+    struct pod_obj *p = decode_pod("{'metadata':{'uid':'u'},'status':{'phase':'Running',"
+                                   "'conditions':[{'type':'Ready','status':'True',"
+                                   "'lastTransitionTime':'2026-11-28T10:04:58Z'}]}}");
+    assert_false(p->was_ready);
+    free(p);
+}
+
 static void an_unschedulable_pod_gives_the_schedulers_reason(void **state)
 {
     (void)state;
@@ -875,6 +917,7 @@ int main(void)
         cmocka_unit_test(a_pod_as_the_api_server_sends_it_is_decoded_field_by_field),
         cmocka_unit_test(a_pod_cut_of_what_is_never_read_decodes_the_same),
         cmocka_unit_test(a_terminated_sandbox_container_gives_its_reason_and_code),
+        cmocka_unit_test(a_pod_that_was_ready_before_it_ended_says_so),
         cmocka_unit_test(an_unschedulable_pod_gives_the_schedulers_reason),
         cmocka_unit_test(a_pod_without_the_sandbox_container_has_no_container_state),
         cmocka_unit_test(owner_and_phase_are_read_strictly),

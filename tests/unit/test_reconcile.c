@@ -135,6 +135,68 @@ static void arrange_pod_relabelled(struct world *w)
     world_edit(w, true, WORLD_NAME, relabel);
 }
 
+/* The image changed in place (pods allow it), the annotation left as is. */
+static void new_image_in_place(json_t *pod)
+{
+    json_object_set_new(
+        json_array_get(json_object_get(json_object_get(pod, "spec"), "containers"), 0), "image",
+        json_string("evil:latest"));
+}
+
+static void arrange_pod_image_edited(struct world *w)
+{
+    world_edit(w, true, WORLD_NAME, new_image_in_place);
+}
+
+/* Someone else's pod in the sandbox's place, with kage's labels, spec-hash
+ * annotation and owner copied, but no runtime class and a token mounted. */
+static void forged(json_t *pod)
+{
+    json_t *spec = json_object_get(pod, "spec");
+    json_object_del(spec, "runtimeClassName");
+    json_object_del(spec, "automountServiceAccountToken");
+    json_object_set_new(json_object_get(pod, "metadata"), "uid", json_string("theirs-1"));
+}
+
+static void arrange_pod_forged(struct world *w)
+{
+    world_edit(w, true, WORLD_NAME, forged);
+}
+
+/* What the API server adds to or drops from the rendered pod when it
+ * stores it: defaults, canonical quantities, empty env values left out. */
+static void as_stored(json_t *pod)
+{
+    json_t *spec = json_object_get(pod, "spec");
+    json_t *c = json_array_get(json_object_get(spec, "containers"), 0);
+    json_object_set_new(spec, "dnsPolicy", json_string("ClusterFirst"));
+    json_object_set_new(spec, "schedulerName", json_string("default-scheduler"));
+    json_object_set_new(spec, "serviceAccountName", json_string("default"));
+    json_object_set_new(spec, "priority", json_integer(0));
+    json_object_set_new(spec, "nodeName", json_string("node-1"));
+    json_object_del(spec, "hostNetwork");
+    json_object_del(spec, "hostPID");
+    json_object_del(spec, "hostIPC");
+    json_object_set_new(spec, "tolerations",
+                        json_pack("[{s:s, s:s, s:s, s:i}]", "key", "node.kubernetes.io/not-ready",
+                                  "operator", "Exists", "effect", "NoExecute", "tolerationSeconds",
+                                  300));
+    json_t *res = json_object_get(c, "resources");
+    json_object_set_new(json_object_get(res, "requests"), "memory", json_string("1024Mi"));
+    json_object_set_new(json_object_get(res, "limits"), "cpu", json_string("1000m"));
+    json_object_set_new(
+        json_object_get(pod, "metadata"), "annotations",
+        json_pack("{s:s}", ANNOT_SPEC_HASH,
+                  json_string_value(json_object_get(
+                      json_object_get(json_object_get(pod, "metadata"), "annotations"),
+                      ANNOT_SPEC_HASH))));
+}
+
+static void arrange_pod_as_stored(struct world *w)
+{
+    world_edit(w, true, WORLD_NAME, as_stored);
+}
+
 static void arrange_pod_deleted(struct world *w)
 {
     world_remove(w, true, WORLD_NAME);
@@ -540,6 +602,37 @@ static const struct row rows[] = {
      OUTCOME_DONE,
      0,
      NULL},
+    {"a pod whose image was edited in place is replaced, though its annotation says it is current",
+     SPEC,
+     true,
+     arrange_pod_image_edited,
+     {{0}},
+     {"DELETE pods/" WORLD_NAME " if uid=" POD_UID, STATUS_RQ},
+     "PodReplacing",
+     OUTCOME_AFTER,
+     1000,
+     "Normal PodReplaced: pod agent differs from the Sandbox (it was changed outside kage: what it "
+     "runs, its security settings or its labels are not what kage renders); replacing it"},
+    {"a forged pod with kage's annotation and owner but no runtime class is replaced",
+     SPEC,
+     true,
+     arrange_pod_forged,
+     {{0}},
+     {"DELETE pods/" WORLD_NAME " if uid=theirs-1", STATUS_RQ},
+     "PodReplacing",
+     OUTCOME_AFTER,
+     1000,
+     "Normal PodReplaced: pod agent differs from the Sandbox (it was changed outside kage"},
+    {"a pod as the API server stores it (defaults, canonical quantities) is left alone",
+     SPEC,
+     true,
+     arrange_pod_as_stored,
+     {{0}},
+     {NULL},
+     NULL,
+     OUTCOME_DONE,
+     0,
+     NULL},
     {"a changed spec replaces the pod, only the one with its uid",
      SPEC,
      true,
@@ -906,6 +999,54 @@ static void run_row(void **state)
 
 /* ---- cases that look past one reconcile ------------------------------- */
 
+/* An API server that drops a field kage sets (here the pod's
+ * supplementalGroupsPolicy), in the pod and in its replacement. */
+static void sgp_dropped(json_t *pod)
+{
+    json_object_del(json_object_get(json_object_get(pod, "spec"), "securityContext"),
+                    "supplementalGroupsPolicy");
+}
+
+static void sgp_dropped_again(json_t *pod)
+{
+    sgp_dropped(pod);
+    json_object_set_new(json_object_get(pod, "metadata"), "uid", json_string("uid-9"));
+}
+
+/* A pod that comes back changed is replaced once; when its replacement is
+ * changed the same way, it is the cluster doing it: the pod goes, no other
+ * is made, and the sandbox says PodAltered until its rendering changes. */
+static void a_pod_the_cluster_alters_every_time_is_replaced_once_then_reported(void **state)
+{
+    (void)state;
+    struct world *w = world_new();
+    world_class(w, "{'metadata':{'name':'small'},'spec':{}}");
+    settle(w, SPEC);
+    world_edit(w, true, WORLD_NAME, sgp_dropped);
+    world_reconcile(w);
+    assert_int_equal(w->nrequests, 2);
+    assert_string_equal(w->requests[0], "DELETE pods/" WORLD_NAME " if uid=" POD_UID);
+
+    world_edit(w, true, WORLD_NAME, sgp_dropped_again);
+    world_reconcile(w);
+    assert_int_equal(w->nrequests, 2);
+    assert_string_equal(w->requests[0], "DELETE pods/" WORLD_NAME " if uid=uid-9");
+    assert_string_equal(written_ready(w, "reason"), "PodAltered");
+    const char *msg = written_ready(w, "message");
+    assert_non_null(msg);
+    assert_non_null(strstr(msg, "pod team-a/agent is stored differently than kage renders it, "
+                                "twice in a row"));
+    assert_non_null(strstr(msg, "supplementalGroupsPolicy: Merge"));
+
+    world_remove(w, true, WORLD_NAME);
+    w->now_ms += RECONCILE_EXPECT_MS;
+    world_reconcile(w);
+    for (unsigned i = 0; i < w->nrequests; i++)
+        if (strncmp(w->requests[i], "POST pods", 9) == 0)
+            fail_msg("a pod was made again");
+    world_free(w);
+}
+
 /* kage's own writes, not yet in the cache, stand in for it for
  * RECONCILE_EXPECT_MS: a second reconcile writes nothing again; later, it
  * takes the cache's word (and reads the Sandbox before a pod). */
@@ -1119,6 +1260,7 @@ int main(void)
         tests[n++] = (struct CMUnitTest){rows[i].name, run_row, NULL, NULL, (void *)&rows[i]};
     const struct CMUnitTest more[] = {
         cmocka_unit_test(own_writes_are_not_repeated_while_the_watch_lags),
+        cmocka_unit_test(a_pod_the_cluster_alters_every_time_is_replaced_once_then_reported),
         cmocka_unit_test(the_policies_select_the_pod_they_precede),
         cmocka_unit_test(a_missing_service_account_is_looked_at_again_soon_then_less_often),
         cmocka_unit_test(a_quota_refusal_marks_the_namespace),

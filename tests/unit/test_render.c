@@ -173,7 +173,7 @@ static void a_null_end_port_is_left_out_like_an_absent_one(void **state)
     "'seccompProfile':{'type':'RuntimeDefault'}}," container_rest "}]}}"
 #define POD_SC(user, group)                                                               \
     "'securityContext':{'runAsNonRoot':true,'runAsUser':" user ",'runAsGroup':" group "," \
-    "'seccompProfile':{'type':'RuntimeDefault'}}"
+    "'seccompProfile':{'type':'RuntimeDefault'},'supplementalGroupsPolicy':'Strict'}"
 #define KATA             "'runtimeClassName':'kata-fc'," POD_SC("65532", "65532")
 #define AMOUNTS(c, m, e) "{'cpu':'" c "','memory':'" m "','ephemeral-storage':'" e "'}"
 #define RESOURCES(c, m, e) \
@@ -432,6 +432,12 @@ static void the_wrapper_reports_a_failed_script_in_the_termination_log(void **st
 {
     (void)state;
     assert_string_equal(render_before_script_wrapper,
+                        "rm -f /tmp/.kage-ready\n"
+                        "if [ -e /tmp/.kage-ready ]; then\n"
+                        "  echo \"kage: the image's /tmp/.kage-ready cannot be removed\" "
+                        ">/dev/termination-log\n"
+                        "  exit 125\n"
+                        "fi\n"
                         "/bin/sh -c \"$KAGE_BEFORE_SCRIPT\"; rc=$?\n"
                         "if [ \"$rc\" -ne 0 ]; then\n"
                         "  echo \"kage: beforeScript failed with exit code $rc\" "
@@ -465,14 +471,16 @@ static void the_spec_hash_is_sixteen_hex_digits_stable_for_the_same_sandbox(void
     assert_int_equal(strspn(a, "0123456789abcdef"), SPEC_HASH_LEN);
     assert_string_equal(a, b);
     /* Pinned: a different digest after an upgrade would recreate every
-     * sandbox pod in the cluster. */
-    assert_string_equal(a, "669bd151d144c5f5");
+     * sandbox pod in the cluster. (It changed once, on purpose, when
+     * supplementalGroupsPolicy Strict joined the pod: pods made before
+     * are replaced to get it.) */
+    assert_string_equal(a, "c65ed0cabb138f4d");
     free(a);
     free(b);
 
     /* Fields the pod does not carry do not count. */
     a = hash_of(SANDBOX(IMAGE ",'lifetime':{'ttlSeconds':60},'paused':false"), &kata);
-    assert_string_equal(a, "669bd151d144c5f5");
+    assert_string_equal(a, "c65ed0cabb138f4d");
     free(a);
 }
 
@@ -519,6 +527,42 @@ static void the_spec_hash_digests_labels_annotations_owner_and_spec(void **state
     json_decref(digest);
     json_decref(p);
     json_decref(cls);
+}
+
+/* Strict unless the class says Merge (then left out: what a pod without
+ * it gets); hostUsers false only when the class asks for user namespaces. */
+static void the_class_chooses_user_namespaces_and_supplemental_groups(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *cls, *sgp;
+        int host_users; /* -1: absent */
+    } cases[] = {
+        {"{}", "Strict", -1},
+        {"{'supplementalGroupsPolicy':'Merge'}", NULL, -1},
+        {"{'supplementalGroupsPolicy':'Strict','hostUsers':false}", "Strict", 0},
+        {"{'hostUsers':true}", "Strict", -1},
+        {"{'supplementalGroupsPolicy':'Bogus'}", "Strict", -1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *cls = parse(cases[i].cls);
+        const struct render_opts o = {.runtime_class = "kata-fc", .class_spec = cls};
+        json_t *p = pod_of(SANDBOX(IMAGE), &o);
+        json_t *spec = json_object_get(p, "spec");
+        const char *sgp = json_string_value(
+            json_object_get(json_object_get(spec, "securityContext"), "supplementalGroupsPolicy"));
+        if (cases[i].sgp)
+            assert_string_equal(sgp ? sgp : "(none)", cases[i].sgp);
+        else
+            assert_null(sgp);
+        json_t *hu = json_object_get(spec, "hostUsers");
+        if (cases[i].host_users < 0)
+            assert_null(hu);
+        else
+            assert_true(json_is_false(hu));
+        json_decref(p);
+        json_decref(cls);
+    }
 }
 
 static void the_class_places_the_pod_and_adds_its_labels_and_annotations(void **state)
@@ -730,6 +774,7 @@ int main(void)
         cmocka_unit_test(the_spec_hash_is_sixteen_hex_digits_stable_for_the_same_sandbox),
         cmocka_unit_test(the_spec_hash_changes_with_image_env_runtime_class_and_owner),
         cmocka_unit_test(the_spec_hash_digests_labels_annotations_owner_and_spec),
+        cmocka_unit_test(the_class_chooses_user_namespaces_and_supplemental_groups),
         cmocka_unit_test(the_class_places_the_pod_and_adds_its_labels_and_annotations),
         cmocka_unit_test(the_class_annotations_count_in_the_spec_hash),
         cmocka_unit_test(a_failed_allocation_in_the_baseline_gives_null),

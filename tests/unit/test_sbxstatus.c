@@ -588,8 +588,8 @@ static void a_failed_command_is_reported_with_its_code_and_message(void **state)
     f.pod = &pod;
     expect_status(NULL, &f,
                   STUCK("Failed", "CommandFailed",
-                        "the command exited with code 2: python3: can\\'t open file "
-                        "\\'main.py\\'",
+                        "the command exited with code 2; the sandbox wrote: \\\"python3: can\\'t "
+                        "open file \\'main.py\\'\\\"",
                         ISOLATED("1 rule"), PLACED),
                   "CommandFailed");
 
@@ -599,6 +599,113 @@ static void a_failed_command_is_reported_with_its_code_and_message(void **state)
                   STUCK("Failed", "CommandFailed", "the command exited with code 1",
                         ISOLATED("1 rule"), PLACED),
                   "CommandFailed without message");
+}
+
+/* The termination message is the sandbox's own text: it is quoted as
+ * such, control characters (escape sequences, newlines, bidi overrides,
+ * C1) become single spaces, and it is cut to 256 bytes. */
+static void text_from_the_sandbox_is_quoted_cleaned_and_bounded(void **state)
+{
+    (void)state;
+    struct pod_obj pod;
+    pod_placed(&pod, POD_FAILED);
+    pod.terminated = true;
+    pod.term_reason = "Error";
+    pod.term_exit_code = 1;
+    pod.term_message = "\x1b[2J\x1b[1;31mERR\r\n\tline\xc2\x9b two\xe2\x80\xae"
+                       "evil\x7f\xff ok\n";
+    struct status_facts f = facts();
+    f.pod = &pod;
+    expect_status(NULL, &f,
+                  STUCK("Failed", "CommandFailed",
+                        "the command exited with code 1; the sandbox wrote: \\\"[2J [1;31mERR "
+                        "line two evil ? ok\\\"",
+                        ISOLATED("1 rule"), PLACED),
+                  "controls stripped");
+
+    char big[2000];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    pod.term_message = big;
+    json_t *st = sbxstatus_render(NULL, 3, POD_NAME, &f, NOW);
+    assert_non_null(st);
+    const char *msg = json_string_value(
+        json_object_get(json_array_get(json_object_get(st, "conditions"), 0), "message"));
+    const char *head = "the command exited with code 1; the sandbox wrote: \"";
+    assert_non_null(msg);
+    assert_memory_equal(msg, head, strlen(head));
+    assert_int_equal(strlen(msg), strlen(head) + 252 + 3 + 1); /* 252 x, "...", the quote */
+    assert_string_equal(msg + strlen(msg) - 5, "x...\"");
+    json_decref(st);
+}
+
+/* What a registry answered reaches the status through the kubelet's
+ * waiting message: cleaned the same way. */
+static void a_registry_message_is_cleaned_too(void **state)
+{
+    (void)state;
+    struct pod_obj pod;
+    pod_placed(&pod, POD_PENDING);
+    pod.waiting_reason = "ErrImagePull";
+    pod.waiting_message = "denied:\x1b[2K\r\nfake: SandboxReady\xe2\x80\xae";
+    struct status_facts f = facts();
+    f.pod = &pod;
+    json_t *st = sbxstatus_render(NULL, 3, POD_NAME, &f, NOW);
+    assert_non_null(st);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(st, "conditions"), 0), "message")),
+                        "cannot pull image \"python:3.12-slim\": denied: [2K fake: SandboxReady");
+    json_decref(st);
+}
+
+/* BeforeScriptFailed is kage's word, not the sandbox's: the wrapper's line
+ * counts only for a sandbox with a beforeScript, with the container's own
+ * exit code, from a pod that was never Ready (after Ready the command
+ * runs, and could write the same line). Otherwise it is the command's
+ * failure, the line quoted as the sandbox's text. */
+static void the_sandbox_cannot_forge_before_script_failed(void **state)
+{
+    (void)state;
+    struct pod_obj pod;
+    pod_placed(&pod, POD_FAILED);
+    pod.terminated = true;
+    pod.term_reason = "Error";
+    pod.term_exit_code = 3;
+    pod.term_message = "kage: beforeScript failed with exit code 3\n";
+    struct status_facts f = facts();
+    f.pod = &pod;
+    f.before_script = true;
+    const char *forged = STUCK("Failed", "CommandFailed",
+                               "the command exited with code 3; the sandbox wrote: \\\"kage: "
+                               "beforeScript failed with exit code 3\\\"",
+                               ISOLATED("1 rule"), PLACED);
+
+    pod.was_ready = true;
+    expect_status(NULL, &f, forged, "after Ready");
+    pod.was_ready = false;
+    f.before_script = false;
+    expect_status(NULL, &f, forged, "no beforeScript");
+    f.before_script = true;
+    pod.term_exit_code = 4;
+    expect_status(NULL, &f,
+                  STUCK("Failed", "CommandFailed",
+                        "the command exited with code 4; the sandbox wrote: \\\"kage: "
+                        "beforeScript failed with exit code 3\\\"",
+                        ISOLATED("1 rule"), PLACED),
+                  "another exit code");
+    pod.term_exit_code = 3;
+    pod.term_message = "kage: beforeScript failed with exit code 3\nand more";
+    expect_status(NULL, &f,
+                  STUCK("Failed", "CommandFailed",
+                        "the command exited with code 3; the sandbox wrote: \\\"kage: "
+                        "beforeScript failed with exit code 3 and more\\\"",
+                        ISOLATED("1 rule"), PLACED),
+                  "more text");
+    pod.term_message = "kage: beforeScript failed with exit code 3";
+    expect_status(NULL, &f,
+                  STUCK("Failed", "BeforeScriptFailed", "the beforeScript exited with code 3",
+                        ISOLATED("1 rule"), PLACED),
+                  "the wrapper's own line");
 }
 
 static void a_pod_failed_without_a_reason_says_so(void **state)
@@ -842,6 +949,9 @@ int main(void)
         cmocka_unit_test(an_oom_killed_pod_fails_the_sandbox_naming_its_memory_limit),
         cmocka_unit_test(a_pod_level_reason_such_as_eviction_is_passed_on),
         cmocka_unit_test(a_failed_command_is_reported_with_its_code_and_message),
+        cmocka_unit_test(text_from_the_sandbox_is_quoted_cleaned_and_bounded),
+        cmocka_unit_test(the_sandbox_cannot_forge_before_script_failed),
+        cmocka_unit_test(a_registry_message_is_cleaned_too),
         cmocka_unit_test(a_pod_failed_without_a_reason_says_so),
         cmocka_unit_test(a_pod_whose_node_is_silent_is_unknown),
         cmocka_unit_test(a_transition_time_is_kept_while_the_status_stays),

@@ -271,6 +271,11 @@ static const struct bad {
      "must be at most 43 characters long, not 44"},
     {ALLOW("{'cidr':'::/0','except':['0000:0000:0000:00:0:ffff:255.255.255.255/128']}"),
      "spec.egress.allow[0].except[0]", "must be at most 43 characters long, not 44"},
+    {ALLOW("{'cidr':'::ffff:169.254.169.254/128'}"), "spec.egress.allow[0].cidr",
+     "must not be an IPv4-mapped IPv6 block (::ffff:0:0/96), not \"::ffff:169.254.169.254/128\": "
+     "write the IPv4 block itself"},
+    {ALLOW("{'cidr':'::/0','except':['::ffff:a9fe:0/112']}"), "spec.egress.allow[0].except[0]",
+     "must not be an IPv4-mapped IPv6 block"},
     {ALLOW("{'cidr':24}"), "spec.egress.allow[0].cidr", "must be a string"},
     {ALLOW("{'cidr':'10.0.0.0/8'},{'cidr':'10.0.0.0/33'}"), "spec.egress.allow[1].cidr",
      "not \"10.0.0.0/33\""},
