@@ -41,7 +41,7 @@ UNIT_SRC    := $(sort $(wildcard tests/unit/test_*.c))
 SAN_FLAGS   := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
 .PHONY: all deps build-cluster test test-unit test-asan test-e2e test-gitops image test-image test-fuzz \
-        release \
+        release test-release \
         test-security test-faults test-faults-short \
         lint run up down \
         cluster-up cluster-down clean
@@ -126,6 +126,11 @@ test-image:
 release: deps
 	@VERSION=$(VERSION) REVISION=$(REVISION) scripts/release.sh
 
+# The release's artefacts checked, and install.yaml applied to the local
+# control plane (tests/release/run.sh).
+test-release: deps build-cluster
+	@tests/release/run.sh
+
 # A short fuzzing run of every target, for CI.
 test-fuzz:
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
@@ -144,8 +149,8 @@ test-faults: all build-cluster
 test-faults-short: all build-cluster
 	@KAGE_FAULTS=short tests/e2e/faults/run.sh
 
-test: deps all lint test-security test-unit test-asan test-gitops test-image test-fuzz test-e2e \
-      test-faults-short
+test: deps all lint test-security test-unit test-asan test-gitops test-image test-release test-fuzz \
+      test-e2e test-faults-short
 
 lint:
 	@scripts/lint.sh
