@@ -175,6 +175,38 @@ def test_install_yaml_installs_kage_as_the_docs_say(installed):
     assert cls["metadata"]["annotations"]["sandboxclass.kage.dev/is-default-class"] == "true"
 
 
+def test_the_examples_apply_to_the_installed_kage(installed):
+    """manifests/examples as docs/platform.md uses them: a tenant namespace,
+    a class granted to it, a tenant bound to the Sandbox role, a quota, and
+    Sandboxes the tenant creates there."""
+    ex = REPO / "manifests" / "examples"
+    for name in ("tenant-namespace", "sandboxclass-large", "tenant-rolebinding"):
+        kubectl("apply", "-f", str(ex / f"{name}.yaml"))
+    kubectl("apply", "--dry-run=server", "-f", str(ex / "resourcequota.yaml"))
+    tenant = ("--as=alice", "--as-group=team-a")
+    can = [kubectl("auth", "can-i", verb, what, "-n", "team-a", *tenant, check=False).stdout.strip()
+           for verb, what in (("create", "sandboxes.kage.dev"), ("create", "pods"),
+                              ("create", "networkpolicies"), ("get", "secrets"))]
+    assert can == ["yes", "no", "no", "no"]
+    for name in ("sandbox", "sandbox-gitops"):
+        out = kubectl("-n", "team-a", "apply", *tenant, "-f", str(ex / f"{name}.yaml")).stdout
+        assert out.endswith(" created\n"), out
+    # The class is for team-a's label only: another team's tenant is refused
+    # at admission.
+    kubectl("create", "namespace", "team-b")
+    kubectl("-n", "team-b", "create", "rolebinding", "bob", "--clusterrole=kage-sandbox-editor",
+            "--user=bob")
+    big = {"apiVersion": "kage.dev/v1alpha1", "kind": "Sandbox",
+           "metadata": {"name": "big", "namespace": "team-b"},
+           "spec": {"image": "python:3.12-slim", "sandboxClassName": "large"}}
+    proc = run(str(Path(cluster_env()["BIN_DIR"]) / "kubectl"), "--kubeconfig",
+               str(STATE / "kubeconfig"), "create", "--as=bob", "-f", "-",
+               input=json.dumps(big), check=False, timeout=60)
+    assert proc.returncode == 1 and "ValidatingAdmissionPolicy 'kage-sandbox-classes'" in \
+        proc.stderr and "SandboxClass large may not be used in namespace team-b" in proc.stderr, \
+        proc.stderr
+
+
 # --- the OCI archive ------------------------------------------------------------
 
 def test_the_oci_archive_names_the_image_for_containerd(layout):
