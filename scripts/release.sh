@@ -50,9 +50,11 @@ arch=amd64
 [ "$(uname -m)" = x86_64 ] || die "the release is built for linux/amd64 on an x86_64 machine"
 [ -n "$SOURCE" ] || say "no SOURCE and no git remote 'origin': the image's source label stays empty"
 
-kubectl=kubectl
-command -v kubectl >/dev/null 2>&1 || kubectl=$(k8s_bin_dir)/kubectl
-[ -x "$(command -v "$kubectl")" ] || die "kubectl is needed to render install.yaml (make build-cluster builds one)"
+# The pinned kubectl of the local control plane (its kustomize is the one
+# the tests use), else the one on PATH.
+kubectl=$(k8s_bin_dir)/kubectl
+[ -x "$kubectl" ] || kubectl=$(command -v kubectl || true)
+[ -n "$kubectl" ] || die "kubectl is needed to render install.yaml (make build-cluster builds one)"
 sudo=()
 [ "$(id -u)" -eq 0 ] || sudo=(sudo)
 pm() { "${sudo[@]}" podman "$@"; }

@@ -65,7 +65,7 @@ def installed():
 def sources():
     objs = []
     for d in ("manifests", "manifests/classes"):
-        out = run("kubectl", "kustomize", str(REPO / d)).stdout
+        out = kubectl("kustomize", str(REPO / d)).stdout
         objs += [o for o in yaml.safe_load_all(out) if o]
     return objs
 
