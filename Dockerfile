@@ -23,7 +23,8 @@ RUN scripts/libs.sh
 COPY Makefile ./
 COPY controller/ controller/
 ARG VERSION=0.1.0
-RUN make -j"$(nproc)" VERSION="$VERSION" bin/kage-controller
+ARG REVISION=unknown
+RUN make -j"$(nproc)" VERSION="$VERSION" REVISION="$REVISION" bin/kage-controller
 # /out becomes the runtime root: the stripped binary, every library ldd
 # resolves (copied as regular files under the path the loader searches) and
 # the program interpreter. A library ldd cannot find fails the build.
@@ -38,8 +39,32 @@ RUN set -eu; \
     test -e "/out$interp"; \
     cp -L /etc/ssl/certs/ca-certificates.crt /out/etc/ssl/certs/; \
     chmod -R a+rX,go-w /out
+# What the SBOM is made from (scripts/release.sh; not copied into the image):
+# the Debian release, the package that owns each file in /out with its
+# version and source version, and the two libraries linked statically.
+RUN set -eu; \
+    mkdir -p /sbom; . /etc/os-release; \
+    printf 'os\t%s\t%s\n' "$ID" "$VERSION_ID" >/sbom/packages.tsv; \
+    fmt='${Package}\t${Version}\t${source:Package}\t${source:Version}\t${Architecture}'; \
+    cd /out; find . ! -type d -printf '/%P\n' | sort | while read -r f; do \
+      [ "$f" != /kage-controller ] || continue; \
+      if [ "$f" = /etc/ssl/certs/ca-certificates.crt ]; then pkg=ca-certificates; \
+      else pkg=; for p in "$f" "/usr$f" "$(readlink -f "$f")" "$(readlink -f "/usr$f")"; do \
+        pkg=$(dpkg-query -S "$p" 2>/dev/null | head -n1 | cut -d: -f1) && [ -n "$pkg" ] && break; done; fi; \
+      [ -n "$pkg" ] || { echo "no Debian package owns $f" >&2; exit 1; }; \
+      printf 'file\t%s\t' "$f"; dpkg-query -W -f="$fmt\n" "$pkg"; \
+    done >>/sbom/packages.tsv; \
+    sed -n 's/^\([^ ]*\) [^ ]* from \([^_]*\)_\(.*\)$/static\t\1\t\2\t\3/p' \
+      "$KAGE_LIBS_DIR/VERSIONS" >>/sbom/packages.tsv; \
+    test "$(grep -c '^static' /sbom/packages.tsv)" = 2
 
 FROM scratch
+# scripts/image.sh adds org.opencontainers.image.version, .revision and
+# .source with --label (a LABEL from build arguments is taken from the layer
+# cache when only the label's value changed).
+LABEL org.opencontainers.image.title=kage-controller \
+      org.opencontainers.image.description="kage: isolated sandboxes for untrusted code on Kubernetes" \
+      org.opencontainers.image.licenses=Apache-2.0
 COPY --from=build /out/ /
 USER 65532:65532
 ENTRYPOINT ["/kage-controller"]

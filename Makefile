@@ -1,6 +1,11 @@
 # kage: build, test and run. `make run` and `make test` do all set-up.
 
 VERSION     ?= 0.1.0
+# The commit built, "-dirty" when the tree differs from it; `--version`, the
+# kage_build_info metric and the image's labels carry it.
+ifndef REVISION
+REVISION    := $(shell r=$$(git rev-parse HEAD 2>/dev/null) && { git diff --quiet HEAD 2>/dev/null || r=$$r-dirty; }; echo $${r:-unknown})
+endif
 CC          ?= cc
 PKGS        := libcurl libuv jansson yaml-0.1 openssl libmicrohttpd
 PYTHON      ?= /usr/bin/python3
@@ -21,7 +26,8 @@ PC_LIBS     = $(call lazy,PC_LIBS,$(PKG_CONFIG) --static --libs $(PKGS) 2>/dev/n
 CMOCKA_LIBS = $(call lazy,CMOCKA_LIBS,pkg-config --libs cmocka 2>/dev/null)
 
 WARN        := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wstrict-prototypes
-BASE_CFLAGS  = -std=c17 -D_GNU_SOURCE -DKAGE_VERSION='"$(VERSION)"' $(WARN) -g \
+BASE_CFLAGS  = -std=c17 -D_GNU_SOURCE -DKAGE_VERSION='"$(VERSION)"' -DKAGE_REVISION='"$(REVISION)"' \
+               $(WARN) -g \
                -Icontroller $(PC_CFLAGS)
 LDLIBS       = $(PC_LIBS) -lm
 CFLAGS      ?= -O2
@@ -35,6 +41,7 @@ UNIT_SRC    := $(sort $(wildcard tests/unit/test_*.c))
 SAN_FLAGS   := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
 .PHONY: all deps build-cluster test test-unit test-asan test-e2e test-gitops image test-image test-fuzz \
+        release test-release \
         test-security test-faults test-faults-short test-helm chart \
         lint run up down \
         cluster-up cluster-down clean
@@ -67,6 +74,14 @@ build-asan/tests/unit/%: build-asan/tests/unit/%.o $(LIB_SRC:%.c=build-asan/%.o)
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
 
 -include $(shell find build build-asan build-fuzz -name "*.d" 2>/dev/null)
+
+# The objects that print the version are rebuilt when it or the commit
+# changes: build/.version is rewritten only then.
+VERSION_STAMP := build/.version
+$(shell mkdir -p build && { echo '$(VERSION) $(REVISION)' | cmp -s - $(VERSION_STAMP) || \
+	echo '$(VERSION) $(REVISION)' >$(VERSION_STAMP); })
+$(foreach d,build build-asan build-fuzz,$(d)/controller/main.o $(d)/controller/metrics.o \
+	$(d)/controller/controller.o $(d)/controller/kube/client.o): $(VERSION_STAMP)
 
 deps:
 	@scripts/deps.sh
@@ -101,10 +116,20 @@ test-gitops: deps
 # The container image kage-controller:$(VERSION), built with podman from a
 # debootstrapped base (no registry is needed), and its checks.
 image:
-	@VERSION=$(VERSION) scripts/image.sh
+	@VERSION=$(VERSION) REVISION=$(REVISION) scripts/image.sh
 
 test-image:
-	@VERSION=$(VERSION) tests/image/test_image.sh
+	@VERSION=$(VERSION) REVISION=$(REVISION) tests/image/test_image.sh
+
+# make release VERSION=x.y.z: dist/install.yaml, the image as an OCI
+# archive, its SBOM (SPDX 2.3 JSON) and SHA256SUMS (scripts/release.sh).
+release: deps
+	@VERSION=$(VERSION) REVISION=$(REVISION) scripts/release.sh
+
+# The release's artefacts checked, and install.yaml applied to the local
+# control plane (tests/release/run.sh).
+test-release: deps build-cluster
+	@tests/release/run.sh
 
 # A short fuzzing run of every target, for CI.
 test-fuzz:
@@ -124,8 +149,8 @@ test-faults: all build-cluster
 test-faults-short: all build-cluster
 	@KAGE_FAULTS=short tests/e2e/faults/run.sh
 
-test: deps all lint test-security test-unit test-asan test-gitops test-image test-fuzz test-e2e \
-      test-faults-short test-helm
+test: deps all lint test-security test-unit test-asan test-gitops test-image test-release test-fuzz \
+      test-e2e test-faults-short test-helm
 
 # The Helm chart (charts/kage): made from manifests/ by scripts/chart.py
 # (run it after changing them), linted, rendered and installed.
@@ -148,7 +173,7 @@ down:
 	@scripts/run.sh --stop
 
 clean:
-	rm -rf bin build build-asan build-fuzz
+	rm -rf bin build build-asan build-fuzz dist
 
 # Keep the objects of the unit-test programs between runs.
 .SECONDARY:

@@ -26,7 +26,7 @@ int main(int argc, char **argv)
         options_usage(stdout, "kage-controller");
         return 0;
     case OPTIONS_VERSION:
-        printf("kage-controller %s\n", KAGE_VERSION);
+        printf("kage-controller %s (revision %s)\n", KAGE_VERSION, KAGE_REVISION);
         return 0;
     case OPTIONS_RUN:
         break;

@@ -113,8 +113,8 @@ int metrics_render(const struct metrics *m, const struct metrics_sources *src, s
         queue_get_stats(src->queue, &qs);
     process_figures(&cpu, &rss);
 
-    rc |= metric(b, "kage_build_info", "gauge", "Version of kage-controller.",
-                 "{version=\"" KAGE_VERSION "\"}", 1);
+    rc |= metric(b, "kage_build_info", "gauge", "Version and source commit of kage-controller.",
+                 "{version=\"" KAGE_VERSION "\",revision=\"" KAGE_REVISION "\"}", 1);
     rc |= metric(b, "kage_leader", "gauge", "1 while this replica reconciles (leads).", NULL,
                  src->queue ? 1 : 0);
     rc |= metric(b, "kage_caches_synced", "gauge", "1 once every informer has listed.", NULL,

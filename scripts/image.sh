@@ -17,7 +17,16 @@
 #   VERSION                  image tag and the binary's --version (default:
 #                            the Makefile's VERSION)
 #   IMAGE                    full name (default kage-controller:$VERSION)
+#   REVISION                 the commit, for --version, the build-info metric
+#                            and the image's label (default: git's HEAD,
+#                            "-dirty" when the tree differs from it)
+#   SOURCE                   the org.opencontainers.image.source label
+#                            (default: the URL of git's remote "origin";
+#                            none: the label is empty)
 #   KAGE_IMAGE_REBUILD_BASE  1: make the base anew even if present
+#   PACKAGES_OUT             also copy the build stage's package list
+#                            (/sbom/packages.tsv, what the SBOM is made
+#                            from) to this file
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 dockerfile=$repo/Dockerfile
@@ -26,6 +35,11 @@ if [ -z "${VERSION:-}" ]; then
 	VERSION=$(sed -n 's/^VERSION[[:space:]]*[?:]*=[[:space:]]*//p' "$repo/Makefile" | head -n1)
 fi
 IMAGE=${IMAGE:-kage-controller:$VERSION}
+if [ -z "${REVISION:-}" ]; then
+	REVISION=$(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)
+	[ "$REVISION" = unknown ] || git -C "$repo" diff --quiet HEAD 2>/dev/null || REVISION=$REVISION-dirty
+fi
+SOURCE=${SOURCE-$(git -C "$repo" remote get-url origin 2>/dev/null || true)}
 
 t0=$(date +%s)
 elapsed() { echo "$(($(date +%s) - t0)) s"; }
@@ -201,7 +215,11 @@ done
 old=$(pm image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 say "building $IMAGE"
 pm build --pull=never --network=host --layers "${run_flags[@]}" \
-	--build-arg VERSION="$VERSION" -t "$IMAGE" -f "$dockerfile" "$repo"
+	--build-arg VERSION="$VERSION" --build-arg REVISION="$REVISION" \
+	--label org.opencontainers.image.version="$VERSION" \
+	--label org.opencontainers.image.revision="$REVISION" \
+	--label org.opencontainers.image.source="$SOURCE" \
+	-t "$IMAGE" -f "$dockerfile" "$repo"
 new=$(pm image inspect --format '{{.Id}}' "$IMAGE")
 # The image this tag named before, now untagged: drop it (kept if in use).
 if [ -n "$old" ] && [ "$old" != "$new" ]; then
@@ -209,3 +227,15 @@ if [ -n "$old" ] && [ "$old" != "$new" ]; then
 fi
 size=$(pm image inspect --format '{{.Size}}' "$IMAGE")
 say "built $IMAGE ${new:0:12}, $((size / 1024)) KiB"
+
+if [ -n "${PACKAGES_OUT:-}" ]; then
+	# The build stage again: every layer is cached from the build above.
+	stage="$IMAGE-build"
+	pm build --pull=never --network=host --layers "${run_flags[@]}" --target build --quiet \
+		--build-arg VERSION="$VERSION" --build-arg REVISION="$REVISION" \
+		-t "$stage" -f "$dockerfile" "$repo" >/dev/null
+	cid=$(pm create "$stage")
+	pm cp "$cid:/sbom/packages.tsv" "$PACKAGES_OUT"
+	pm rm "$cid" >/dev/null
+	say "package list of the build stage in $PACKAGES_OUT"
+fi

@@ -4,15 +4,17 @@ down), /healthz, /readyz and /metrics, a clean exit on SIGTERM, and Events
 on Sandboxes."""
 
 import json
+import re
 import signal
 import socket
+import subprocess
 import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from conftest import Controller, free_port, wait_for
+from conftest import REPO, Controller, free_port, wait_for
 
 RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
 
@@ -185,6 +187,15 @@ def test_health_readiness_and_metrics_are_served(kubectl, make_namespace, replic
             name, value = line.rsplit(" ", 1)
             samples[name] = float(value)
     assert samples["kage_leader"] == 1
+    # The version and the commit the binary was built from (make builds it
+    # from this tree: "-dirty" when the tree differs from HEAD).
+    version = re.search(r"^VERSION\s*\?=\s*(\S+)", (REPO / "Makefile").read_text(), re.M)[1]
+    git = ["git", "-C", str(REPO)]
+    revision = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    if subprocess.run([*git, "diff", "--quiet", "HEAD"]).returncode:
+        revision += "-dirty"
+    assert samples[f'kage_build_info{{version="{version}",revision="{revision}"}}'] == 1
     assert samples["kage_caches_synced"] == 1
     assert samples['kage_writes_total{kind="create"}'] >= 1
     assert samples['kage_api_requests_total{verb="POST"}'] >= 2

@@ -2,7 +2,8 @@
 # Checks the controller's container image: builds it first with
 # scripts/image.sh (cached: seconds when nothing changed; KAGE_IMAGE_NO_BUILD=1
 # skips that and tests the image as it is), then
-#   - its config: user 65532:65532, entrypoint /kage-controller;
+#   - its config: user 65532:65532, entrypoint /kage-controller, the OCI
+#     labels (version, revision = $REVISION when set, licences);
 #   - its filesystem (podman create + podman export into a temp dir): no
 #     /bin/sh nor any other shell, nothing but the binary, shared libraries
 #     and the CA bundle;
@@ -20,7 +21,6 @@ if [ -z "${VERSION:-}" ]; then
 	VERSION=$(sed -n 's/^VERSION[[:space:]]*[?:]*=[[:space:]]*//p' "$repo/Makefile" | head -n1)
 fi
 IMAGE=${IMAGE:-kage-controller:$VERSION}
-want="kage-controller $VERSION"
 max_size=$((40 * 1000 * 1000)) # bytes; today's image is about 20 MB
 
 sudo=()
@@ -68,6 +68,19 @@ if ! pm image exists "$IMAGE"; then
 fi
 
 # --- config -----------------------------------------------------------------
+label() { pm image inspect --format "{{index .Labels \"org.opencontainers.image.$1\"}}" "$IMAGE"; }
+rev=$(label revision)
+# The binary names the commit the image's label names.
+want="kage-controller $VERSION (revision $rev)"
+if [ "$(label version)" = "$VERSION" ]; then ok "label version is $VERSION"; else not_ok "label version is $VERSION (got '$(label version)')"; fi
+if [ -n "${REVISION:-}" ]; then
+	if [ "$rev" = "$REVISION" ]; then ok "label revision is $REVISION"; else not_ok "label revision is $REVISION (got '$rev')"; fi
+elif [ -n "$rev" ] && [ "$rev" != unknown ]; then
+	ok "label revision is set ($rev)"
+else
+	not_ok "label revision is set (got '$rev')"
+fi
+if [ "$(label licenses)" = Apache-2.0 ]; then ok "label licenses is Apache-2.0"; else not_ok "label licenses is Apache-2.0 (got '$(label licenses)')"; fi
 user=$(pm image inspect --format '{{.Config.User}}' "$IMAGE")
 if [ "$user" = 65532:65532 ]; then ok "config user is 65532:65532"; else not_ok "config user is 65532:65532 (got '$user')"; fi
 entry=$(pm image inspect --format '{{json .Config.Entrypoint}}' "$IMAGE")
