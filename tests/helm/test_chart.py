@@ -204,3 +204,43 @@ def test_helm_installs_and_uninstalls_the_same_objects():
             wait_for(lambda: not exists(kind, name), timeout=120, what=f"namespace {name} gone")
         else:
             assert not exists(kind, name, ns or None), (kind, ns, name)
+
+
+def drain(node, timeout):
+    return kubectl("drain", node, "--ignore-daemonsets", "--delete-emptydir-data",
+                   "--pod-selector=app.kubernetes.io/name=kage", f"--timeout={timeout}s",
+                   check=False, timeout=timeout + 60)
+
+
+def kage_pods():
+    out = kubectl("-n", "kage-system", "get", "pods", "-l", "app.kubernetes.io/name=kage",
+                  "-o", "json").stdout
+    return [p for p in json.loads(out)["items"] if not p["metadata"].get("deletionTimestamp")]
+
+
+@pytest.mark.parametrize("replicas,drained", [(1, True), (2, False)])
+def test_the_budget_lets_a_one_node_drain_take_a_single_replica(replicas, drained):
+    """One node (the local cluster's one kwok node, cordoned by the drain):
+    with one replica the drain takes it; with two it takes one and waits,
+    as docs/operations.md says."""
+    env_kc = ["--kubeconfig", STATE / "kubeconfig"]
+    [node] = json.loads(kubectl("get", "nodes", "-o", "json").stdout)["items"]
+    name = node["metadata"]["name"]
+    run(HELM, *env_kc, "install", "kage", CHART, "--namespace", "default", "--wait=watcher",
+        "--timeout", "120s", "--set", f"replicas={replicas}", timeout=240)
+    try:
+        wait_for(lambda: len([p for p in kage_pods() if p["status"].get("phase") == "Running"])
+                 == replicas, timeout=120, what=f"{replicas} controller pod(s) running")
+        proc = drain(name, 20)
+        assert (proc.returncode == 0) == drained, proc.stderr[-2000:]
+        running = [p for p in kage_pods() if p["spec"].get("nodeName") == name]
+        assert len(running) == (0 if drained else 1), running
+        if not drained:
+            assert "Cannot evict pod as it would violate the pod's disruption budget" in \
+                proc.stdout + proc.stderr
+    finally:
+        kubectl("uncordon", name, check=False)
+        run(HELM, *env_kc, "uninstall", "kage", "-n", "default", "--wait", "--timeout", "120s",
+            timeout=240)
+        wait_for(lambda: not exists("namespace", "kage-system"), timeout=120,
+                 what="namespace kage-system gone")
