@@ -5,24 +5,55 @@
  */
 #include "metrics.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
-#include "reconcile/observed.h"
+#include "census.h"
 
-static const double duration_bounds[METRICS_DURATION_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                                 0.05,  0.1,    0.25,  1,    5};
+static const double duration_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5};
+/* Create-to-Ready: tens of milliseconds (a warm sandbox) to minutes (an
+ * image pull, a cold micro-VM). */
+static const double ready_bounds[] = {0.025, 0.05, 0.1, 0.25, 0.5, 1,   2.5,
+                                      5,     10,   20,  30,   60,  120, 300};
+/* Time in the queue: from being queued to being worked on. */
+static const double wait_bounds[] = {0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05,
+                                     0.1,    0.5,    1,     5,     10,   60};
+
+#define LEN(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+void metrics_histogram_observe(struct metrics_histogram *h, double v)
+{
+    int i = 0;
+    while (i < h->n && v > h->bounds[i])
+        i++;
+    h->counts[i]++;
+    h->sum += v;
+}
+
+void metrics_init(struct metrics *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->duration.bounds = duration_bounds;
+    m->duration.n = LEN(duration_bounds);
+    m->ready.bounds = ready_bounds;
+    m->ready.n = LEN(ready_bounds);
+    m->queue_wait.bounds = wait_bounds;
+    m->queue_wait.n = LEN(wait_bounds);
+}
 
 void metrics_observe(struct metrics *m, double s, bool failed)
 {
-    int i = 0;
-    while (i < METRICS_DURATION_BUCKETS && s > duration_bounds[i])
-        i++;
-    m->duration_buckets[i]++;
-    m->duration_sum += s;
+    metrics_histogram_observe(&m->duration, s);
     if (failed)
         m->reconcile_errors++;
+}
+
+void metrics_observe_ready(struct metrics *m, double s)
+{
+    metrics_histogram_observe(&m->ready, s);
 }
 
 static int metric(struct buf *b, const char *name, const char *type, const char *help,
@@ -42,21 +73,74 @@ static int header(struct buf *b, const char *name, const char *type, const char 
     return buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* CPU seconds and resident bytes of this process, from /proc (memory-backed
- * files: no disk is touched). */
-static void process_figures(double *cpu_s, double *rss_bytes)
+/* A histogram's series: cumulative buckets, then _sum and _count. */
+static int histogram(struct buf *b, const char *name, const char *help,
+                     const struct metrics_histogram *h)
 {
-    *cpu_s = 0;
-    *rss_bytes = 0;
+    char series[96], le[48];
+    uint64_t cum = 0;
+    int rc = header(b, name, "histogram", help);
+    snprintf(series, sizeof(series), "%s_bucket", name);
+    for (int i = 0; i <= h->n; i++) {
+        cum += h->counts[i];
+        if (i < h->n)
+            snprintf(le, sizeof(le), "{le=\"%g\"}", h->bounds[i]);
+        else
+            snprintf(le, sizeof(le), "{le=\"+Inf\"}");
+        rc |= sample(b, series, le, (double)cum);
+    }
+    snprintf(series, sizeof(series), "%s_sum", name);
+    rc |= sample(b, series, "", h->sum);
+    snprintf(series, sizeof(series), "%s_count", name);
+    rc |= sample(b, series, "", (double)cum);
+    return rc;
+}
+
+/* Seconds since the epoch the machine booted (/proc/stat's btime), 0 if
+ * unknown: a process's start time is counted from it. */
+static double boot_time(void)
+{
+    double bt = 0;
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long long v;
+        if (sscanf(line, "btime %llu", &v) == 1) {
+            bt = (double)v;
+            break;
+        }
+    }
+    fclose(f);
+    return bt;
+}
+
+/* What /proc says of this process (memory-backed files: no disk is
+ * touched); a figure it cannot read stays 0. */
+struct process_figures {
+    double cpu_s, rss_bytes, vsize_bytes, start_s, open_fds, max_fds;
+};
+
+static void process_figures(struct process_figures *pf)
+{
+    memset(pf, 0, sizeof(*pf));
     FILE *f = fopen("/proc/self/stat", "r");
     if (f) {
         char line[1024];
         if (fgets(line, sizeof(line), f)) {
             char *p = strrchr(line, ')');
-            unsigned long ut = 0, st = 0;
-            if (p &&
-                sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
-                *cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+            unsigned long ut = 0, st = 0, vsize = 0;
+            unsigned long long start = 0;
+            if (p && sscanf(p + 2,
+                            "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d "
+                            "%*d %*d %llu %lu",
+                            &ut, &st, &start, &vsize) == 4) {
+                double hz = (double)sysconf(_SC_CLK_TCK);
+                pf->cpu_s = (double)(ut + st) / hz;
+                pf->vsize_bytes = (double)vsize;
+                pf->start_s = boot_time() + (double)start / hz;
+            }
         }
         fclose(f);
     }
@@ -64,39 +148,21 @@ static void process_figures(double *cpu_s, double *rss_bytes)
     if (f) {
         unsigned long size = 0, resident = 0;
         if (fscanf(f, "%lu %lu", &size, &resident) == 2)
-            *rss_bytes = (double)resident * (double)sysconf(_SC_PAGESIZE);
+            pf->rss_bytes = (double)resident * (double)sysconf(_SC_PAGESIZE);
         fclose(f);
     }
-}
-
-static const char *const phase_names[] = {"",        "Pending", "Creating",
-                                          "Running", "Paused",  "Succeeded",
-                                          "Failed",  "Expired", "Terminating"};
-
-struct phases {
-    uint64_t n[sizeof(phase_names) / sizeof(phase_names[0])];
-};
-
-/* The cached status is canonical compact JSON, so the phase reads as
- * "phase":"X"; a Sandbox without one counts under "". */
-static void count_phase(void *arg, const char *key, const void *obj)
-{
-    (void)key;
-    struct phases *ph = arg;
-    const struct sandbox_obj *s = obj;
-    const char *p = strstr(s->status, "\"phase\":\"");
-    size_t i = 0;
-    if (p) {
-        p += 9;
-        for (size_t k = 1; k < sizeof(phase_names) / sizeof(phase_names[0]); k++) {
-            size_t n = strlen(phase_names[k]);
-            if (strncmp(p, phase_names[k], n) == 0 && p[n] == '"') {
-                i = k;
-                break;
-            }
-        }
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        const struct dirent *e;
+        while ((e = readdir(d)))
+            if (e->d_name[0] != '.')
+                pf->open_fds++;
+        pf->open_fds--; /* the directory's own */
+        closedir(d);
     }
-    ph->n[i]++;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        pf->max_fds = (double)rl.rlim_cur;
 }
 
 int metrics_render(const struct metrics *m, const struct metrics_sources *src, struct buf *b)
@@ -104,14 +170,14 @@ int metrics_render(const struct metrics *m, const struct metrics_sources *src, s
     static const char *const verbs[] = {"GET", "POST", "PUT", "APPLY", "PATCH", "DELETE"};
     struct kube_client_stats cs;
     struct queue_stats qs = {0};
-    double cpu, rss;
+    struct process_figures pf;
     char labels[128];
     int rc = 0;
 
     kube_client_stats(src->client, &cs);
     if (src->queue)
         queue_get_stats(src->queue, &qs);
-    process_figures(&cpu, &rss);
+    process_figures(&pf);
 
     rc |= metric(b, "kage_build_info", "gauge", "Version and source commit of kage-controller.",
                  "{version=\"" KAGE_VERSION "\",revision=\"" KAGE_REVISION "\"}", 1);
@@ -124,19 +190,13 @@ int metrics_render(const struct metrics *m, const struct metrics_sources *src, s
     rc |= metric(b, "kage_reconcile_errors_total", "counter",
                  "Reconciles that ended in an error and are retried with backoff.", NULL,
                  (double)m->reconcile_errors);
-    rc |= header(b, "kage_reconcile_duration_seconds", "histogram",
-                 "Time from the start of a reconcile to its end, API round trips included.");
-    uint64_t cum = 0;
-    for (int i = 0; i <= METRICS_DURATION_BUCKETS; i++) {
-        cum += m->duration_buckets[i];
-        if (i < METRICS_DURATION_BUCKETS)
-            snprintf(labels, sizeof(labels), "{le=\"%g\"}", duration_bounds[i]);
-        else
-            snprintf(labels, sizeof(labels), "{le=\"+Inf\"}");
-        rc |= sample(b, "kage_reconcile_duration_seconds_bucket", labels, (double)cum);
-    }
-    rc |= sample(b, "kage_reconcile_duration_seconds_sum", "", m->duration_sum);
-    rc |= sample(b, "kage_reconcile_duration_seconds_count", "", (double)cum);
+    rc |= histogram(b, "kage_reconcile_duration_seconds",
+                    "Time from the start of a reconcile to its end, API round trips included.",
+                    &m->duration);
+    rc |= histogram(b, "kage_sandbox_ready_seconds",
+                    "Time from a Sandbox's creation to its first Ready, for Sandboxes created "
+                    "while this replica led.",
+                    &m->ready);
     rc |= metric(b, "kage_reconcile_refusals_total", "counter",
                  "Writes the API server refused (quota, admission, conflicts).", NULL,
                  (double)m->refusals);
@@ -186,6 +246,9 @@ int metrics_render(const struct metrics *m, const struct metrics_sources *src, s
                  qs.in_flight);
     rc |= metric(b, "kage_queue_retries_total", "counter", "Reconciles retried after a failure.",
                  NULL, (double)qs.retries);
+    rc |=
+        histogram(b, "kage_queue_wait_seconds",
+                  "Time a Sandbox waited in the queue before its reconcile began.", &m->queue_wait);
 
     const struct informer *const *infs = src->informers;
     const char *names[] = {"sandboxes", "pods", "networkpolicies", "sandboxclasses", "namespaces"};
@@ -209,13 +272,28 @@ int metrics_render(const struct metrics *m, const struct metrics_sources *src, s
         snprintf(labels, sizeof(labels), "{resource=\"%s\"}", names[i]);
         rc |= sample(b, "kage_watch_restarts_total", labels, (double)(is.reconnects + is.relists));
     }
-    struct phases ph = {0};
-    informer_foreach(src->informers[0], count_phase, &ph);
+    struct census cen;
+    if (census_take(&cen, src->informers[0], METRICS_NAMESPACES) != 0)
+        return -1;
     rc |= header(b, "kage_sandboxes", "gauge", "Sandboxes by the phase in their status.");
-    for (size_t i = 0; i < sizeof(phase_names) / sizeof(phase_names[0]); i++) {
-        snprintf(labels, sizeof(labels), "{phase=\"%s\"}", phase_names[i]);
-        rc |= sample(b, "kage_sandboxes", labels, (double)ph.n[i]);
+    for (size_t i = 0; i < CENSUS_PHASES; i++) {
+        snprintf(labels, sizeof(labels), "{phase=\"%s\"}", census_phase_names[i]);
+        rc |= sample(b, "kage_sandboxes", labels, (double)cen.all[i]);
     }
+    rc |= header(b, "kage_namespace_sandboxes", "gauge",
+                 "Sandboxes by namespace and phase: the namespaces with the most Sandboxes, "
+                 "the rest summed under namespace=\"_other\".");
+    for (size_t r = 0; r <= cen.nrows; r++) {
+        const struct census_row *row = r < cen.nrows ? &cen.rows[r] : &cen.other;
+        if (r == cen.nrows && !row->total)
+            break;
+        for (size_t i = 0; i < CENSUS_PHASES; i++) {
+            snprintf(labels, sizeof(labels), "{namespace=\"%s\",phase=\"%s\"}",
+                     r < cen.nrows ? row->ns : "_other", census_phase_names[i]);
+            rc |= sample(b, "kage_namespace_sandboxes", labels, (double)row->n[i]);
+        }
+    }
+    census_free(&cen);
     rc |= header(b, "kage_relists_total", "counter", "LISTs after the first (410, ERROR events).");
     for (int i = 0; i < 5; i++) {
         struct informer_stats is;
@@ -224,7 +302,16 @@ int metrics_render(const struct metrics *m, const struct metrics_sources *src, s
         rc |= sample(b, "kage_relists_total", labels, (double)is.relists);
     }
 
-    rc |= metric(b, "process_cpu_seconds_total", "counter", "User and system CPU time.", NULL, cpu);
-    rc |= metric(b, "process_resident_memory_bytes", "gauge", "Resident memory.", NULL, rss);
+    rc |= metric(b, "process_cpu_seconds_total", "counter", "User and system CPU time.", NULL,
+                 pf.cpu_s);
+    rc |=
+        metric(b, "process_resident_memory_bytes", "gauge", "Resident memory.", NULL, pf.rss_bytes);
+    rc |=
+        metric(b, "process_virtual_memory_bytes", "gauge", "Virtual memory.", NULL, pf.vsize_bytes);
+    rc |= metric(b, "process_start_time_seconds", "gauge",
+                 "Start time of the process since the epoch, in seconds.", NULL, pf.start_s);
+    rc |= metric(b, "process_open_fds", "gauge", "Open file descriptors.", NULL, pf.open_fds);
+    rc |= metric(b, "process_max_fds", "gauge", "Most file descriptors the process may open.", NULL,
+                 pf.max_fds);
     return rc ? -1 : 0;
 }

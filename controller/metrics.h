@@ -11,14 +11,30 @@
 #include "kube/informer.h"
 #include "queue.h"
 
-/* Upper bounds (seconds) of the reconcile duration histogram's buckets. */
-#define METRICS_DURATION_BUCKETS 10
+/* Namespaces that get their own kage_namespace_sandboxes series. */
+#define METRICS_NAMESPACES 50
+
+/* Most buckets a histogram has, +Inf not counted. */
+#define METRICS_MAX_BUCKETS 16
+
+/* A Prometheus histogram: counts per bucket (not cumulative; the last is
+ * +Inf) over the upper bounds of bounds[0..n), and the sum. */
+struct metrics_histogram {
+    const double *bounds;
+    int n;
+    uint64_t counts[METRICS_MAX_BUCKETS + 1];
+    double sum;
+};
+
+/* Counts value in h. */
+void metrics_histogram_observe(struct metrics_histogram *h, double value);
 
 struct metrics {
     uint64_t reconciles;
-    uint64_t reconcile_errors; /* ended asking for a retry with backoff */
-    uint64_t duration_buckets[METRICS_DURATION_BUCKETS + 1]; /* the last: +Inf */
-    double duration_sum;
+    uint64_t reconcile_errors;           /* ended asking for a retry with backoff */
+    struct metrics_histogram duration;   /* of reconciles; set by metrics_init */
+    struct metrics_histogram ready;      /* create-to-Ready; set by metrics_init */
+    struct metrics_histogram queue_wait; /* queued to dispatched; set by metrics_init */
     uint64_t creates;
     uint64_t updates;
     uint64_t deletes;
@@ -28,8 +44,14 @@ struct metrics {
     uint64_t events;
 };
 
+/* Zeroes m and sets its histograms' buckets. */
+void metrics_init(struct metrics *m);
+
 /* Records one reconcile that took seconds and failed (retry) or not. */
 void metrics_observe(struct metrics *m, double seconds, bool failed);
+
+/* Records one sandbox's wait from creation to its first Ready. */
+void metrics_observe_ready(struct metrics *m, double seconds);
 
 /* What /metrics reads besides the counters. queue may be NULL (not
  * leading); the informers are those of sandboxes, pods, networkpolicies,

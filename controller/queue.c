@@ -22,6 +22,7 @@ struct item {
     size_t heap_idx;   /* in q->heap while waiting, else NOT_WAITING */
     uint64_t deadline; /* loop time it is due, while waiting */
     uint64_t seq;      /* equal deadlines fire in the order they were set */
+    uint64_t ready_at; /* loop time it was queued, while in the ready FIFO */
     unsigned failures;
     bool queued;    /* in q->ready */
     bool in_flight; /* dispatched, queue_done not yet called */
@@ -50,6 +51,8 @@ struct queue {
     uint64_t seq;
     uint64_t rng;
     uint64_t adds, retries, dispatches;
+    queue_wait_cb wait_cb;
+    void *wait_arg;
     int closes_pending;
     bool shut_down;
     bool closing;
@@ -209,6 +212,7 @@ static void kick(struct queue *q)
 static void push_ready(struct queue *q, struct item *it)
 {
     it->queued = true;
+    it->ready_at = uv_now(q->loop);
     it->next = NULL;
     if (q->ready_tail)
         q->ready_tail->next = it;
@@ -263,6 +267,8 @@ static void on_idle(uv_idle_t *idle)
     size_t batch = q->nready;
     while (batch-- > 0 && q->nready > 0 && !q->shut_down && q->in_flight < q->max_concurrent) {
         struct item *it = pop_ready(q);
+        if (q->wait_cb)
+            q->wait_cb(q->wait_arg, uv_now(q->loop) - it->ready_at);
         it->in_flight = true;
         q->in_flight++;
         q->dispatches++;
@@ -433,6 +439,12 @@ int queue_deadline(const struct queue *q, const char *key, uint64_t *deadline_ms
         return -ENOENT;
     *deadline_ms = it->deadline;
     return 0;
+}
+
+void queue_on_wait(struct queue *q, queue_wait_cb cb, void *arg)
+{
+    q->wait_cb = cb;
+    q->wait_arg = arg;
 }
 
 void queue_get_stats(const struct queue *q, struct queue_stats *st)

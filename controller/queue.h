@@ -72,6 +72,13 @@ int queue_add_after(struct queue *q, const char *key, uint64_t delay_ms);
  */
 void queue_done(struct queue *q, const char *key, struct outcome o);
 
+/* Called at each dispatch with how long the key waited in the queue (from
+ * being queued, or from its deadline, to now), in milliseconds. */
+typedef void (*queue_wait_cb)(void *arg, uint64_t waited_ms);
+
+/* Sets (or, with NULL, clears) the wait callback. */
+void queue_on_wait(struct queue *q, queue_wait_cb cb, void *arg);
+
 /* Number of keys queued and not in flight. */
 size_t queue_len(const struct queue *q);
 

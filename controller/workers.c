@@ -272,6 +272,17 @@ static void env_done(void *arg, const char *key, struct outcome o, uint64_t dead
         queue_add_after(q, copy, deadline);
 }
 
+static void env_ready(void *arg, double seconds)
+{
+    metrics_observe_ready(&((struct workers *)arg)->metrics, seconds);
+}
+
+static void on_wait(void *arg, uint64_t waited_ms)
+{
+    metrics_histogram_observe(&((struct workers *)arg)->metrics.queue_wait,
+                              (double)waited_ms / 1000.0);
+}
+
 static void work(struct queue *q, const char *key, void *arg)
 {
     (void)q;
@@ -286,6 +297,7 @@ struct workers *workers_new(const struct workers_opts *o)
     if (!c)
         return NULL;
     c->o = *o;
+    metrics_init(&c->metrics);
     c->ledger = ledger_new();
     if (!c->ledger) {
         free(c);
@@ -308,6 +320,7 @@ struct workers *workers_new(const struct workers_opts *o)
                .queued = env_queued,
                .event = env_event,
                .count = env_count,
+               .ready = env_ready,
                .runtime_class = o->runtime_class,
                .require_class = o->require_class},
         .sandbox = env_sandbox,
@@ -324,7 +337,10 @@ int workers_start(struct workers *c)
     if (c->queue || c->closing)
         return 0;
     c->queue = queue_new(c->o.loop, c->o.workers, work, c);
-    return c->queue ? 0 : -ENOMEM;
+    if (!c->queue)
+        return -ENOMEM;
+    queue_on_wait(c->queue, on_wait, c);
+    return 0;
 }
 
 bool workers_started(const struct workers *c)

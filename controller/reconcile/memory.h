@@ -9,6 +9,11 @@
 
 #include "reconcile/observed.h"
 
+/* A Sandbox first seen this many seconds after its creationTimestamp (a
+ * whole second, the field's resolution) or less was created while this
+ * controller watched: its wait for Ready is timed from then. */
+#define READY_TIMED_WITHIN_S 2
+
 struct sbx_memory {
     const char *key; /* first: the controller's search tree compares *(const char **) */
     char policy_hash[SPEC_HASH_LEN + 1];
@@ -24,6 +29,10 @@ struct sbx_memory {
     /* Pod spec-hash last replaced because the live pod differed from it,
      * and the one whose pods were found changed twice: the API server or
      * a webhook changes every such pod, so no more are made for it. */
+    uint64_t seen_at; /* loop time this controller first reconciled it */
+    /* Its create-to-Ready time is observed: it was created within
+     * READY_TIMED_WITHIN_S of seen_at, and is cleared once observed. */
+    bool timed;
     char drift_hash[SPEC_HASH_LEN + 1];
     char altered_hash[SPEC_HASH_LEN + 1];
     char data[];

@@ -13,6 +13,7 @@
 #include "reconcile/class.h"
 #include "reconcile/reconcile.h"
 #include "reconcile/render.h"
+#include "reconcile/sbxstatus.h"
 #include "reconcile/selector.h"
 
 /* The class of the Sandbox (NULL: none applies), or a ClassNotFound block. */
@@ -78,16 +79,6 @@ static const struct class_obj *resolve_class(struct reconcile *r)
     return k == 1 ? fit[0] : NULL;
 }
 
-/* Seconds since the epoch of an RFC 3339 UTC time ("...Z"), or -1. */
-static time_t parse_time(const char *s)
-{
-    struct tm tm = {0};
-    const char *end = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
-    if (!end)
-        return -1;
-    return timegm(&tm);
-}
-
 /* Whether the lifetime is over; when it is not, the reconcile asks to come
  * back then (a timer, computed from creationTimestamp, so it survives
  * restarts). A blocked Sandbox (recorded set) keeps the earliest expiry
@@ -97,13 +88,13 @@ static void check_lifetime(struct reconcile *r, bool recorded)
 {
     json_t *life = json_object_get(json_object_get(r->sbx, "spec"), "lifetime");
     json_t *ttl = json_object_get(life, "ttlSeconds");
-    time_t created = parse_time(json_string_value(
+    time_t created = sbxstatus_parse_time(json_string_value(
         json_object_get(json_object_get(r->sbx, "metadata"), "creationTimestamp")));
     time_t end = -1;
     if (json_is_integer(ttl) && created >= 0)
         end = created + (time_t)json_integer_value(ttl);
     if (recorded) {
-        time_t was = parse_time(
+        time_t was = sbxstatus_parse_time(
             json_string_value(json_object_get(json_object_get(r->sbx, "status"), "expiresAt")));
         if (was >= 0 && (end < 0 || was < end))
             end = was;

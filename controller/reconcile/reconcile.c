@@ -282,6 +282,7 @@ void reconcile_next(struct reconcile *r, const struct reconcile_answer *ans,
 {
     static const struct reconcile_answer unsent = {-1, "", "", NULL};
     memset(act, 0, sizeof(*act));
+    reconcile__note_sight(r);
     if (r->wait != WAIT_NONE) {
         enum reconcile_wait w = r->wait;
         r->wait = WAIT_NONE;

@@ -68,6 +68,9 @@ struct reconcile_env {
                   const char *uid, bool warning, const char *reason, const char *action,
                   const char *note);
     void (*count)(void *arg, enum reconcile_counter what);
+    /* A sandbox became Ready for the first time, seconds after this
+     * controller first saw it (its create-to-Ready time). */
+    void (*ready)(void *arg, double seconds);
     const char *runtime_class; /* the default runtimeClassName */
     bool require_class;        /* no class applies: no pod (fail closed) */
 };
@@ -242,6 +245,11 @@ bool reconcile__delete_exactly(struct reconcile *r, struct reconcile_action *act
                                const char *uid);
 bool reconcile__owned_by(json_t *obj, const char *uid);
 void reconcile__count(struct reconcile *r, enum reconcile_counter what);
+
+/* Notes when this controller first reconciles the Sandbox (its memory's
+ * seen_at), and whether it was created a moment before, so that its
+ * create-to-Ready time is observed at its first Ready (report.c). */
+void reconcile__note_sight(struct reconcile *r);
 uint64_t reconcile__now_ms(struct reconcile *r);
 
 /* The status step: true when done (nothing to write), false with act set

@@ -96,6 +96,17 @@ static uint64_t status_defer(struct reconcile *r, const json_t *neu)
     return age < STATUS_DEFER_MS ? STATUS_DEFER_MS - age : 0;
 }
 
+void reconcile__note_sight(struct reconcile *r)
+{
+    struct sbx_memory *m = r->mem;
+    if (!m || m->seen_at)
+        return;
+    m->seen_at = reconcile__now_ms(r);
+    time_t created = sbxstatus_parse_time(json_string_value(
+        json_object_get(json_object_get(r->sbx, "metadata"), "creationTimestamp")));
+    m->timed = created >= 0 && r->env->wall(r->env->arg) - created <= READY_TIMED_WITHIN_S;
+}
+
 bool reconcile__status(struct reconcile *r, struct reconcile_action *act)
 {
     char now[32];
@@ -185,6 +196,11 @@ bool reconcile__status(struct reconcile *r, struct reconcile_action *act)
                  st->trouble, node ? node : "(unknown)");
         reconcile__event(r, false, "Recovered", "Reconcile", note);
         st->trouble[0] = '\0';
+    }
+    if (st && st->timed && strcmp(ready_status(neu), "True") == 0) {
+        st->timed = false;
+        if (r->env->ready)
+            r->env->ready(r->env->arg, (double)(reconcile__now_ms(r) - st->seen_at) / 1000.0);
     }
     json_t *patch = status_patch(old, neu);
     json_decref(neu);

@@ -325,3 +325,12 @@ void sbxstatus_time(time_t t, char *out, size_t outlen)
     gmtime_r(&t, &tm);
     strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
+
+time_t sbxstatus_parse_time(const char *s)
+{
+    struct tm tm = {0};
+    const char *end = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    if (!end)
+        return -1;
+    return timegm(&tm);
+}

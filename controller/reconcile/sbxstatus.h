@@ -56,4 +56,8 @@ bool sbxstatus_equal(const json_t *a, const json_t *b);
  * ("2026-11-28T10:00:00Z") into out (at least 21 bytes). */
 void sbxstatus_time(time_t t, char *out, size_t outlen);
 
+/* Reads an RFC 3339 UTC time as the API server writes them (seconds, "Z");
+ * returns seconds since the epoch, or -1 for NULL or text it cannot read. */
+time_t sbxstatus_parse_time(const char *s);
+
 #endif

@@ -5,6 +5,7 @@ on Sandboxes."""
 
 import json
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -169,7 +170,8 @@ def test_a_leader_whose_lease_is_taken_steps_down_and_keeps_off_it(kubectl, repl
     assert lease["spec"]["renewTime"] == now
 
 
-def test_health_readiness_and_metrics_are_served(kubectl, make_namespace, replicas):
+def test_health_readiness_and_metrics_are_served(kubectl, make_namespace, replicas, tmp_path):
+    t0 = time.time()
     a = replicas("a")
     wait_for(lambda: get(a.port, "/healthz")[0] == 200, timeout=20, what="/healthz")
     assert get(a.port, "/healthz") == (200, "ok\n")
@@ -177,8 +179,10 @@ def test_health_readiness_and_metrics_are_served(kubectl, make_namespace, replic
     assert get(a.port, "/readyz") == (200, "ok\n")
     wait_for(lambda: leader_of(a), timeout=30, what="leadership")
     ns = make_namespace("metrics", RESTRICTED)
+    created = time.monotonic()
     kubectl.create(sandbox("counted"), "-n", ns)
     wait_for(lambda: ready(kubectl, ns, "counted"), timeout=30, what="sandbox Ready")
+    waited = time.monotonic() - created
     code, text = get(a.port, "/metrics")
     assert code == 200
     samples = {}
@@ -208,7 +212,43 @@ def test_health_readiness_and_metrics_are_served(kubectl, make_namespace, replic
     assert 'kage_watch_restarts_total{resource="sandboxes"}' in samples
     assert "# TYPE kage_reconcile_duration_seconds histogram" in text
     assert "# TYPE kage_api_requests_total counter" in text
+    # Create to Ready: this replica saw "counted" made, and timed it once.
+    assert samples["kage_sandbox_ready_seconds_count"] == 1
+    assert 0 < samples["kage_sandbox_ready_seconds_sum"] < waited
+    assert samples['kage_sandbox_ready_seconds_bucket{le="+Inf"}'] == 1
+    # By namespace: the namespace's one Sandbox, Running, and every phase said.
+    by_phase = {k.split('phase="')[1][:-2]: v for k, v in samples.items()
+                if k.startswith(f'kage_namespace_sandboxes{{namespace="{ns}",')}
+    assert by_phase == {"": 0, "Pending": 0, "Creating": 0, "Running": 1, "Paused": 0,
+                        "Succeeded": 0, "Failed": 0, "Expired": 0, "Terminating": 0}
+    assert samples["kage_queue_wait_seconds_count"] >= 1
+    assert samples['kage_queue_wait_seconds_bucket{le="+Inf"}'] == \
+        samples["kage_queue_wait_seconds_count"]
+    assert t0 - 1 <= samples["process_start_time_seconds"] <= time.time()
+    assert 5 <= samples["process_open_fds"] < 1024
+    assert samples["process_max_fds"] == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    assert samples["process_virtual_memory_bytes"] > samples["process_resident_memory_bytes"]
     assert get(a.port, "/nope")[0] == 404
+
+    # The monitoring package against this scrape: the alerts and the
+    # dashboard parse as Prometheus reads them, name only metrics that are
+    # exposed, and the exposition passes Prometheus's naming lint.
+    scrape = tmp_path / "metrics.txt"
+    scrape.write_text(text)
+    mon = REPO / "manifests" / "monitoring"
+    proc = subprocess.run([monitoring_check(), "-metrics", str(scrape),
+                           "-rules", str(mon / "prometheusrule.yaml"),
+                           "-dashboard", str(mon / "grafana-dashboard.json")],
+                          capture_output=True, text=True, timeout=120)
+    assert (proc.returncode, proc.stdout) == (0, "ok\n"), proc.stdout + proc.stderr
+
+
+def monitoring_check():
+    """tests/monitoring's checker, built once (tests/monitoring/build.sh)."""
+    proc = subprocess.run([str(REPO / "tests" / "monitoring" / "build.sh")],
+                          capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout.strip()
 
 
 def test_a_sandbox_has_events(kubectl, make_namespace, kage):

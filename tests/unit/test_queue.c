@@ -217,6 +217,45 @@ static void no_more_than_max_concurrent_keys_in_flight(void **state)
     finish(&r);
 }
 
+struct waits {
+    int n;
+    uint64_t ms[4];
+};
+
+static void record_wait(void *arg, uint64_t waited_ms)
+{
+    struct waits *w = arg;
+    assert_true(w->n < 4);
+    w->ms[w->n++] = waited_ms;
+}
+
+static void work_slowly(struct queue *q, const char *key, void *arg)
+{
+    struct rec *r = arg;
+    note(r, q, key);
+    done_later(r, key, outcome_done(), 40);
+}
+
+/* kage_queue_wait_seconds: one worker, two keys; the second waits while the
+ * first is worked on (40 ms), and says so at its dispatch. */
+static void each_dispatch_reports_how_long_the_key_waited(void **state)
+{
+    (void)state;
+    struct rec r;
+    struct waits w = {0};
+    start(&r, 1, work_slowly);
+    queue_on_wait(r.q, record_wait, &w);
+    assert_int_equal(queue_add(r.q, "k0"), 0);
+    assert_int_equal(queue_add(r.q, "k1"), 0);
+    assert_int_equal(uv_run(&r.loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(r.calls, 2);
+    assert_int_equal(w.n, 2);
+    assert_true(w.ms[0] < 10);
+    assert_true(w.ms[1] >= 40 && w.ms[1] < 200);
+    assert_int_equal(w.ms[1], r.at[1] - r.at[0] + w.ms[0]);
+    finish(&r);
+}
+
 static void work_fails_then_succeeds(struct queue *q, const char *key, void *arg)
 {
     struct rec *r = arg;
@@ -500,6 +539,7 @@ int main(void)
         cmocka_unit_test(many_adds_of_one_key_dispatch_once),
         cmocka_unit_test(add_during_processing_redispatches_once_after_done),
         cmocka_unit_test(no_more_than_max_concurrent_keys_in_flight),
+        cmocka_unit_test(each_dispatch_reports_how_long_the_key_waited),
         cmocka_unit_test(failures_back_off_exponentially_and_success_resets),
         cmocka_unit_test(add_after_fires_after_its_delay),
         cmocka_unit_test(the_earlier_deadline_wins),

@@ -1251,6 +1251,42 @@ static void a_blocked_sandbox_names_no_pod(void **state)
     world_free(w);
 }
 
+/* The create-to-Ready metric: a Sandbox created a moment before it is first
+ * seen is timed from then to its first Ready, once; one that existed long
+ * before (made while another replica led) is not timed at all. */
+static void a_new_sandbox_is_timed_from_first_sight_to_its_first_ready(void **state)
+{
+    (void)state;
+    struct world *w = world_new();
+    w->wall = WORLD_NOW + 1; /* created a second ago */
+    world_sandbox(w, "{'image':'python:3.12-slim'}", "{}");
+    w->watch_follows = true;
+    world_reconcile(w);
+    assert_int_equal(w->nready, 0);
+    w->now_ms += 1234;
+    world_edit(w, true, WORLD_NAME, pod_running);
+    world_reconcile(w);
+    assert_string_equal(written_ready(w, "status"), "True");
+    assert_int_equal(w->nready, 1);
+    assert_true(w->ready_s[0] > 1.233 && w->ready_s[0] < 1.235);
+    /* Ready again after a replacement, or a later status: not timed again. */
+    w->now_ms += RECONCILE_EXPECT_MS;
+    world_reconcile(w);
+    assert_int_equal(w->nready, 1);
+    world_free(w);
+
+    w = world_new();
+    w->wall = WORLD_NOW + 60; /* created a minute before this controller saw it */
+    world_sandbox(w, "{'image':'python:3.12-slim'}", "{}");
+    w->watch_follows = true;
+    world_reconcile(w);
+    world_edit(w, true, WORLD_NAME, pod_running);
+    world_reconcile(w);
+    assert_string_equal(written_ready(w, "status"), "True");
+    assert_int_equal(w->nready, 0);
+    world_free(w);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -1270,6 +1306,7 @@ int main(void)
         cmocka_unit_test(a_sandbox_forgotten_mid_reconcile_is_safe),
         cmocka_unit_test(a_reported_foreign_policy_shows_in_network_isolated),
         cmocka_unit_test(a_blocked_sandbox_names_no_pod),
+        cmocka_unit_test(a_new_sandbox_is_timed_from_first_sight_to_its_first_ready),
     };
     for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++)
         tests[n++] = more[i];

@@ -66,6 +66,8 @@ struct world {
     char events[WORLD_MAX][200];
     unsigned nevents;
     unsigned counts[COUNT_REFUSAL + 1];
+    double ready_s[WORLD_MAX]; /* create-to-Ready times observed */
+    unsigned nready;
     bool finished;
     struct outcome outcome;
     uint64_t deadline_ms;
@@ -328,6 +330,13 @@ static void w_count(void *arg, enum reconcile_counter what)
     ((struct world *)arg)->counts[what]++;
 }
 
+static void w_ready(void *arg, double seconds)
+{
+    struct world *w = arg;
+    assert_true(w->nready < WORLD_MAX);
+    w->ready_s[w->nready++] = seconds;
+}
+
 static const struct sandbox_obj *w_sandbox(void *arg, const char *key)
 {
     struct world *w = arg;
@@ -419,6 +428,7 @@ static struct world *world_new(void)
                .queued = w_queued,
                .event = w_event,
                .count = w_count,
+               .ready = w_ready,
                .runtime_class = "kata-fc"},
         .sandbox = w_sandbox,
         .memory = w_memory,
