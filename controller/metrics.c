@@ -77,23 +77,17 @@ struct phases {
     uint64_t n[sizeof(phase_names) / sizeof(phase_names[0])];
 };
 
-/* The cached status is canonical compact JSON, so the phase reads as
- * "phase":"X"; a Sandbox without one counts under "". */
+/* A Sandbox without a phase kage knows counts under "". */
 static void count_phase(void *arg, const char *key, const void *obj)
 {
     (void)key;
     struct phases *ph = arg;
     const struct sandbox_obj *s = obj;
-    const char *p = strstr(s->status, "\"phase\":\"");
     size_t i = 0;
-    if (p) {
-        p += 9;
-        for (size_t k = 1; k < sizeof(phase_names) / sizeof(phase_names[0]); k++) {
-            size_t n = strlen(phase_names[k]);
-            if (strncmp(p, phase_names[k], n) == 0 && p[n] == '"') {
-                i = k;
-                break;
-            }
+    for (size_t k = 1; k < sizeof(phase_names) / sizeof(phase_names[0]); k++) {
+        if (strcmp(s->phase, phase_names[k]) == 0) {
+            i = k;
+            break;
         }
     }
     ph->n[i]++;
