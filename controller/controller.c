@@ -30,6 +30,11 @@
 
 #define INFORMERS 6
 
+/* The largest page of Sandboxes a LIST takes. A page is held whole, as
+ * text and then parsed, before its objects are compacted; Sandboxes may be
+ * 1.5 MiB each, so pages are asked for in fewer objects until they fit. */
+#define SANDBOX_PAGE_BYTES (4u << 20)
+
 /* The controller: private to this file. A reconcile sees it only through
  * the sync_env below. */
 struct ctl {
@@ -478,7 +483,9 @@ static int new_informer(struct ctl *c, const struct kube_resource *res, const ch
                         void *(*decode)(json_t *, char *, size_t), const char *const *strip,
                         const struct informer_handlers *h, struct informer **out)
 {
-    struct informer_opts o = {.res = res, .label_selector = selector};
+    struct informer_opts o = {.res = res,
+                              .label_selector = selector,
+                              .max_page_bytes = res == &KAGE_SANDBOXES ? SANDBOX_PAGE_BYTES : 0};
     struct informer_ops ops = {decode, free, strip};
     return informer_new(c->client, c->loop, &o, &ops, h, c, out);
 }
