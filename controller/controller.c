@@ -30,13 +30,6 @@
 
 #define INFORMERS 6
 
-/* The largest page of Sandboxes a LIST takes. A page is held whole, as
- * text and then parsed, before its objects are compacted; Sandboxes may be
- * 1.5 MiB each, so pages are asked for in fewer objects until they fit.
- * 8 MiB holds 3 of the largest: a start over 200 of them syncs in about
- * 8 s, against 29 s in pages of one at 4 MiB, for the same peak RSS. */
-#define SANDBOX_PAGE_BYTES (8u << 20)
-
 /* The controller: private to this file. A reconcile sees it only through
  * the sync_env below. */
 struct ctl {
