@@ -197,6 +197,13 @@ bench: all build-cluster
 bench-sandboxes: all build-cluster
 	@$(PYTHON) bench/sandboxes.py $(or $(N),100)
 
+# The controller's memory under the Deployment's limit (bench/README.md):
+# 200 of the largest Sandboxes, then 10,000 small ones. Shorter:
+# make bench-memory LARGE=50 SMALL=1000
+.PHONY: bench-memory
+bench-memory: all build-cluster
+	@$(PYTHON) bench/memory.py $(if $(LARGE),--large $(LARGE)) $(if $(SMALL),--small $(SMALL))
+
 # Fuzzing with libFuzzer (clang): every tests/fuzz/fuzz_*.c is a target
 # linked with the controller's code built for fuzzing (address + undefined).
 FUZZ_SRC    := $(sort $(wildcard tests/fuzz/fuzz_*.c))

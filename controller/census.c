@@ -15,19 +15,12 @@ const char *const census_phase_names[CENSUS_PHASES] = {"",        "Pending", "Cr
                                                        "Running", "Paused",  "Succeeded",
                                                        "Failed",  "Expired", "Terminating"};
 
-/* The cached status is canonical compact JSON, so the phase reads as
- * "phase":"X"; a Sandbox without one counts under "". */
+/* A Sandbox without a phase kage knows counts under "". */
 static size_t phase_of(const struct sandbox_obj *s)
 {
-    const char *p = strstr(s->status, "\"phase\":\"");
-    if (!p)
-        return 0;
-    p += 9;
-    for (size_t k = 1; k < CENSUS_PHASES; k++) {
-        size_t n = strlen(census_phase_names[k]);
-        if (strncmp(p, census_phase_names[k], n) == 0 && p[n] == '"')
+    for (size_t k = 1; k < CENSUS_PHASES; k++)
+        if (strcmp(s->phase, census_phase_names[k]) == 0)
             return k;
-    }
     return 0;
 }
 

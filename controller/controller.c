@@ -76,15 +76,16 @@ static void on_sandbox_update(void *arg, const char *key, const void *old, const
     struct ctl *c = arg;
     const struct sandbox_obj *a = old, *b = obj;
     struct sbx_memory *st = ledger_sandbox(workers_ledger(c->workers), key, false);
-    bool echo = st && st->last_status && strcmp(st->last_status, b->status) == 0;
-    if (!echo && st && st->last_status && strcmp(a->status, b->status) != 0) {
+    bool echo = st && st->last_status && observed_sandbox_status_is(b, st->last_status);
+    bool status_same = strcmp(a->status_digest, b->status_digest) == 0;
+    if (!echo && st && st->last_status && !status_same) {
         /* Someone else wrote the status: what kage wrote is no longer
          * there, so the next reconcile must not skip writing it again. */
         free(st->last_status);
         st->last_status = NULL;
     }
     if (a->generation == b->generation && a->deleting == b->deleting &&
-        strcmp(a->spec, b->spec) == 0 && (strcmp(a->status, b->status) == 0 || echo))
+        strcmp(a->spec_digest, b->spec_digest) == 0 && (status_same || echo))
         return; /* nothing kage reads changed, or only our own write came back */
     enqueue(c, key);
 }
@@ -486,7 +487,9 @@ static int new_informer(struct ctl *c, const struct kube_resource *res, const ch
                         void *(*decode)(json_t *, char *, size_t), const char *const *strip,
                         const struct informer_handlers *h, struct informer **out)
 {
-    struct informer_opts o = {.res = res, .label_selector = selector};
+    struct informer_opts o = {.res = res,
+                              .label_selector = selector,
+                              .max_page_bytes = res == &KAGE_SANDBOXES ? SANDBOX_PAGE_BYTES : 0};
     struct informer_ops ops = {decode, free, strip};
     return informer_new(c->client, c->loop, &o, &ops, h, c, out);
 }

@@ -6,6 +6,7 @@
 #define KAGE_SYNC_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "reconcile/reconcile.h"
@@ -28,10 +29,21 @@ struct sync_env {
      * not 0, whatever o says. started_ns: uv_hrtime() at its start. */
     void (*done)(void *arg, const char *key, struct outcome o, uint64_t deadline_ms,
                  uint64_t started_ns);
+    /*
+     * The bound on the bytes of Sandboxes read whole (those the cache does
+     * not keep whole) being reconciled at once. take returns 1 when bytes
+     * are granted now; 0 when the reconcile must wait, and granted(cb_arg)
+     * runs once, later, from give; -ENOMEM. give hands bytes back. Both
+     * NULL: no bound.
+     */
+    int (*budget_take)(void *arg, size_t bytes, void (*granted)(void *cb_arg), void *cb_arg);
+    void (*budget_give)(void *arg, size_t bytes);
 };
 
 /* Reconciles the Sandbox key ("namespace/name"); ends with env->done,
- * then or later. env must outlive the reconcile. */
+ * then or later. A Sandbox the cache keeps whole is reconciled from the
+ * cache; any other is read from the API server first, within the budget.
+ * env must outlive the reconcile. */
 void sync_sandbox(const struct sync_env *env, const char *key);
 
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "budget.h"
 #include "events.h"
 #include "kube/path.h"
 #include "ledger.h"
@@ -21,9 +22,17 @@ const struct kube_resource KAGE_SANDBOXES = {"kage.dev", "v1alpha1", "sandboxes"
 const struct kube_resource KAGE_SANDBOXCLASSES = {"kage.dev", "v1alpha1", "sandboxclasses",
                                                   "SandboxClass", false};
 
+/* The bytes of Sandboxes read whole (their spec and status texts) that may
+ * be reconciled at once. Such a reconcile holds a few times its texts (the
+ * parsed Sandbox, the rendered pod, its JSON, the client's copy), so this
+ * keeps them to a small part of the Deployment's 128 MiB; one Sandbox
+ * larger than the whole budget still goes, alone. */
+#define WORKERS_BUDGET_BYTES (4u << 20)
+
 struct workers {
     struct workers_opts o;
-    struct queue *queue; /* NULL until started */
+    struct budget budget; /* of Sandboxes read whole */
+    struct queue *queue;  /* NULL until started */
     struct ledger *ledger;
     struct sync_env env;
     struct events_source events;
@@ -198,6 +207,16 @@ static void env_forget(void *arg, const char *key)
     ledger_forget(((struct workers *)arg)->ledger, key);
 }
 
+static int env_budget_take(void *arg, size_t bytes, void (*granted)(void *cb_arg), void *cb_arg)
+{
+    return budget_take(&((struct workers *)arg)->budget, bytes, granted, cb_arg);
+}
+
+static void env_budget_give(void *arg, size_t bytes)
+{
+    budget_give(&((struct workers *)arg)->budget, bytes);
+}
+
 /* A request in flight for a reconcile: whom to answer. */
 struct sent {
     sync_answer_cb cb;
@@ -298,6 +317,7 @@ struct workers *workers_new(const struct workers_opts *o)
         return NULL;
     c->o = *o;
     metrics_init(&c->metrics);
+    budget_init(&c->budget, WORKERS_BUDGET_BYTES);
     c->ledger = ledger_new();
     if (!c->ledger) {
         free(c);
@@ -328,6 +348,8 @@ struct workers *workers_new(const struct workers_opts *o)
         .forget = env_forget,
         .send = env_send,
         .done = env_done,
+        .budget_take = env_budget_take,
+        .budget_give = env_budget_give,
     };
     return c;
 }
@@ -394,6 +416,7 @@ void workers_free(struct workers *c)
 {
     if (!c)
         return;
+    budget_free(&c->budget);
     ledger_free(c->ledger);
     free(c);
 }

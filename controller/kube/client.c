@@ -66,7 +66,7 @@ static void req_fail_local(struct kube_request *r, const char *what)
         if (r->watch) {
             r->end_cb(r->arg, &e);
         } else {
-            struct kube_response resp = {0, &e, NULL, r->attempts};
+            struct kube_response resp = {0, &e, NULL, r->attempts, 0};
             r->cb(r->arg, &resp);
         }
     }
@@ -315,9 +315,17 @@ int kube_request_echo(struct kube_client *c, enum kube_verb verb, const char *pa
 }
 
 int kube_get_stripped(struct kube_client *c, const char *path, const char *const *strip,
-                      kube_response_cb cb, void *arg, struct kube_request **handle)
+                      size_t max_body, kube_response_cb cb, void *arg, struct kube_request **handle)
 {
-    return request(c, KUBE_GET, path, NULL, 0, false, strip, cb, arg, handle);
+    struct kube_request *r = NULL;
+    int rc = request(c, KUBE_GET, path, NULL, 0, false, strip, cb, arg, &r);
+    if (rc)
+        return rc;
+    if (max_body && max_body < r->resp.max)
+        r->resp.max = max_body;
+    if (handle)
+        *handle = r;
+    return 0;
 }
 
 int kube_watch(struct kube_client *c, const char *path, uint64_t stall_ms,

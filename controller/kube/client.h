@@ -43,6 +43,7 @@ struct kube_response {
     json_t *json;                 /* the decoded body of a GET (or of a write sent with
                                      kube_request_echo) on 2xx, borrowed; else NULL */
     unsigned attempts;            /* how many times it was sent */
+    size_t body_len;              /* bytes of the body received (after any cut) */
 };
 
 typedef void (*kube_response_cb)(void *arg, const struct kube_response *resp);
@@ -107,9 +108,12 @@ int kube_request_echo(struct kube_client *c, enum kube_verb verb, const char *pa
 /* A GET whose response has the members named in strip (NULL-terminated,
  * any depth; see jsonscan_strip_members) cut before it is decoded, in
  * place of the default cut of managedFields: an informer's LIST pages,
- * whose objects the decoder reads a few fields of. */
+ * whose objects the decoder reads a few fields of. A body longer than
+ * max_body bytes (0: the client's max_body) fails with reason
+ * KUBE_REASON_TOO_LARGE. */
 int kube_get_stripped(struct kube_client *c, const char *path, const char *const *strip,
-                      kube_response_cb cb, void *arg, struct kube_request **handle);
+                      size_t max_body, kube_response_cb cb, void *arg,
+                      struct kube_request **handle);
 
 /*
  * Opens a watch stream at path (which carries watch=1 and its query). Lines

@@ -192,7 +192,8 @@ int informer_new(struct kube_client *client, uv_loop_t *loop, const struct infor
     /* 250 objects a page: a page is parsed whole before it is compacted,
      * so this bounds the transient memory of a LIST (about 10 MiB of
      * parsed pods) while keeping requests few. */
-    inf->page_size = o->page_size ? o->page_size : 250;
+    inf->page_size = inf->page_max = o->page_size ? o->page_size : 250;
+    inf->page_bytes = o->max_page_bytes;
     inf->min_timeout_s = o->min_timeout_s ? o->min_timeout_s : 300;
     inf->stall_ms = o->stall_ms ? o->stall_ms : 90000;
     if ((o->namespace && o->namespace[0] && !(inf->ns = strdup(o->namespace))) ||

@@ -56,6 +56,8 @@ struct informer_opts {
     const char *namespace;      /* NULL or "": every namespace */
     const char *label_selector; /* NULL: no selector */
     unsigned page_size;         /* LIST limit; 0 = 250 */
+    size_t max_page_bytes;      /* largest LIST page taken, 0 = the client's bound: a page
+                                   past it is asked for again in fewer objects */
     unsigned min_timeout_s;     /* watch timeoutSeconds drawn from [min, 2*min); 0 = 300 */
     uint64_t stall_ms;          /* drop a silent watch after this; 0 = 90 s */
 };

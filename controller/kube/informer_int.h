@@ -38,7 +38,9 @@ struct informer {
     const struct kube_resource *res;
     char *ns;
     char *selector;
-    unsigned page_size;
+    unsigned page_size; /* the LIST limit now: smaller after a page was too large */
+    unsigned page_max;  /* the LIST limit asked for */
+    size_t page_bytes;  /* max_page_bytes */
     unsigned min_timeout_s;
     uint64_t stall_ms;
 

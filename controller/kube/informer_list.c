@@ -125,6 +125,12 @@ static void on_list(void *arg, const struct kube_response *resp)
         return;
     }
     inf->stats.list_pages++;
+    /* Pages shrink for large objects; once they come well under the bound
+     * again, they grow back, so one set of large objects does not leave
+     * every later LIST in small pages. */
+    size_t bound = inf->page_bytes ? inf->page_bytes : 64u << 20;
+    if (resp->body_len < bound / 4 && inf->page_size < inf->page_max)
+        inf->page_size = inf->page_size * 2 < inf->page_max ? inf->page_size * 2 : inf->page_max;
     json_t *items = json_object_get(resp->json, "items");
     size_t i;
     json_t *item;
@@ -172,7 +178,8 @@ void informer__list(struct informer *inf, const char *cont)
     if (!rc && cont)
         rc = kube_query(&path, "continue", cont);
     if (!rc)
-        rc = kube_get_stripped(inf->client, path.data, inf->ops.strip, on_list, inf, &inf->req);
+        rc = kube_get_stripped(inf->client, path.data, inf->ops.strip, inf->page_bytes, on_list,
+                               inf, &inf->req);
     buf_free(&path);
     if (rc) {
         informer__tree_destroy(inf, &inf->next);

@@ -80,7 +80,7 @@ void kube__response_done(struct kube_request *r, CURLcode result, long code)
             return;
         }
         c->stats.failures++;
-        struct kube_response resp = {code, &e, NULL, r->attempts};
+        struct kube_response resp = {code, &e, NULL, r->attempts, 0};
         kube__req_close(r);
         r->cb(r->arg, &resp);
         return;
@@ -106,13 +106,13 @@ void kube__response_done(struct kube_request *r, CURLcode result, long code)
             kube_error_transport(&e, what);
             e.code = code;
             c->stats.failures++;
-            struct kube_response resp = {code, &e, NULL, r->attempts};
+            struct kube_response resp = {code, &e, NULL, r->attempts, 0};
             kube__req_close(r);
             r->cb(r->arg, &resp);
             return;
         }
     }
-    struct kube_response resp = {code, NULL, json, r->attempts};
+    struct kube_response resp = {code, NULL, json, r->attempts, r->resp.len};
     kube__req_close(r);
     r->cb(r->arg, &resp);
     json_decref(json);

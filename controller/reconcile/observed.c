@@ -6,6 +6,7 @@
 #include "reconcile/observed.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -332,7 +333,26 @@ int observed_pod_form_hash(const json_t *pod, char out[SPEC_HASH_LEN + 1])
 #undef F
 #define F(field) offsetof(struct sandbox_obj, field)
 
-void *observed_decode_sandbox(json_t *obj, char *err, size_t errlen)
+/* The first SANDBOX_DIGEST_LEN hex characters of the SHA-256 of
+ * text[0..len) into out. Returns 0, or -ENOMEM. */
+static int text_digest(const char *text, size_t len, char out[SANDBOX_DIGEST_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!EVP_Digest(text, len, md, &mdlen, EVP_sha256(), NULL) || mdlen < SANDBOX_DIGEST_LEN / 2)
+        return -ENOMEM;
+    for (int i = 0; i < SANDBOX_DIGEST_LEN / 2; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[SANDBOX_DIGEST_LEN] = '\0';
+    return 0;
+}
+
+/* Decodes a Sandbox, keeping its texts when they come to at most
+ * inline_max bytes together. */
+static struct sandbox_obj *decode_sandbox(json_t *obj, size_t inline_max, char *err, size_t errlen)
 {
     json_t *md = json_object_get(obj, "metadata");
     if (!json_is_object(md) || !str(md, "uid") || !str(md, "name")) {
@@ -344,16 +364,31 @@ void *observed_decode_sandbox(json_t *obj, char *err, size_t errlen)
     char *spec_text = canonical_text(spec ? spec : json_null());
     char *status_text = json_is_object(status) ? canonical_text(status) : strdup("{}");
     struct sandbox_obj *s = NULL;
-    if (spec_text && status_text) {
+    char spec_digest[SANDBOX_DIGEST_LEN + 1], status_digest[SANDBOX_DIGEST_LEN + 1];
+    size_t spec_len = spec_text ? strlen(spec_text) : 0;
+    size_t status_len = status_text ? strlen(status_text) : 0;
+    if (spec_text && status_text && !text_digest(spec_text, spec_len, spec_digest) &&
+        !text_digest(status_text, status_len, status_digest)) {
+        bool whole = spec_len + status_len <= inline_max;
         struct packer p = {0};
         pack(&p, F(ns), str(md, "namespace"), SHORT_MAX);
         pack(&p, F(name), str(md, "name"), SHORT_MAX);
         pack(&p, F(uid), str(md, "uid"), SHORT_MAX);
         pack(&p, F(created), str(md, "creationTimestamp"), SHORT_MAX);
-        /* The API server bounds objects (1.5 MiB); so does this. */
-        pack(&p, F(spec), spec_text, 2u << 20);
-        pack(&p, F(status), status_text, 2u << 20);
+        pack(&p, F(phase), str(status, "phase"), 15);
+        if (whole) {
+            /* The API server bounds objects (1.5 MiB); so does this. */
+            pack(&p, F(spec), spec_text, 2u << 20);
+            pack(&p, F(status), status_text, 2u << 20);
+        }
         s = (struct sandbox_obj *)pack_alloc(&p, sizeof(struct sandbox_obj));
+        if (s) {
+            s->whole = whole;
+            s->spec_len = spec_len;
+            s->status_len = status_len;
+            memcpy(s->spec_digest, spec_digest, sizeof(spec_digest));
+            memcpy(s->status_digest, status_digest, sizeof(status_digest));
+        }
     }
     free(spec_text);
     free(status_text);
@@ -366,8 +401,28 @@ void *observed_decode_sandbox(json_t *obj, char *err, size_t errlen)
     return s;
 }
 
+void *observed_decode_sandbox(json_t *obj, char *err, size_t errlen)
+{
+    return decode_sandbox(obj, SANDBOX_INLINE_MAX, err, errlen);
+}
+
+struct sandbox_obj *observed_decode_sandbox_whole(json_t *obj, char *err, size_t errlen)
+{
+    return decode_sandbox(obj, SIZE_MAX, err, errlen);
+}
+
+bool observed_sandbox_status_is(const struct sandbox_obj *s, const char *text)
+{
+    char digest[SANDBOX_DIGEST_LEN + 1];
+    size_t len = strlen(text);
+    return len == s->status_len && text_digest(text, len, digest) == 0 &&
+           strcmp(digest, s->status_digest) == 0;
+}
+
 json_t *observed_sandbox_json(const struct sandbox_obj *s)
 {
+    if (!s->whole)
+        return NULL;
     json_error_t e;
     json_t *spec = json_loads(s->spec, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
     json_t *status = json_loads(s->status, JSON_ALLOW_NUL, &e);

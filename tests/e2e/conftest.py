@@ -132,6 +132,122 @@ def controller_command(*args):
     return wrapper.split() + cmd if wrapper else cmd
 
 
+def quantity_bytes(q):
+    """A memory quantity ("128Mi", "1G", "1000") in bytes."""
+    units = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "k": 10**3, "M": 10**6, "G": 10**9}
+    for suffix, mult in units.items():
+        if q.endswith(suffix):
+            return int(q[:-len(suffix)]) * mult
+    return int(q)
+
+
+def deployment_memory_limit():
+    """The controller container's memory limit in manifests/deployment.yaml,
+    as written ("128Mi") and in bytes."""
+    import yaml
+    for doc in yaml.safe_load_all((REPO / "manifests" / "deployment.yaml").read_text()):
+        if doc and doc.get("kind") == "Deployment":
+            for c in doc["spec"]["template"]["spec"]["containers"]:
+                if c["name"] == "controller":
+                    q = c["resources"]["limits"]["memory"]
+                    return q, quantity_bytes(q)
+    raise AssertionError("no container named controller in manifests/deployment.yaml")
+
+
+class MemoryCgroup:
+    """A cgroup v1 memory cgroup below this process's own, limited to the
+    Deployment's memory limit: the controller runs in it as it would in
+    its pod, so memory it would be OOM-killed for in a cluster kills it
+    here too."""
+
+    ROOT = Path("/sys/fs/cgroup/memory")
+
+    def __init__(self, path, limit):
+        self.path = path
+        self.limit = limit
+
+    @classmethod
+    def make(cls, limit):
+        """(cgroup, None), or (None, why not) where this machine has none."""
+        if not (cls.ROOT / "memory.limit_in_bytes").exists():
+            return None, f"no cgroup v1 memory controller at {cls.ROOT}"
+        own = "/"
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, where = line.split(":", 2)
+            if "memory" in controllers.split(","):
+                own = where
+        path = cls.ROOT / own.lstrip("/") / f"kage-e2e-{os.getpid()}"
+        try:
+            path.mkdir(exist_ok=True)
+            (path / "memory.limit_in_bytes").write_text(str(limit))
+            if int((path / "memory.limit_in_bytes").read_text()) != limit:
+                raise OSError("the limit did not hold")
+        except OSError as e:
+            return None, f"cannot make {path}: {e}"
+        return cls(path, limit), None
+
+    def join(self):
+        """Moves the calling process in (a Popen preexec_fn: the controller
+        is in the cgroup before its first allocation)."""
+        (self.path / "cgroup.procs").write_text(str(os.getpid()))
+
+    def read(self, name):
+        return int((self.path / name).read_text())
+
+    def oom_kills(self):
+        for line in (self.path / "memory.oom_control").read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+        raise AssertionError("memory.oom_control has no oom_kill")
+
+    def reset_peak(self):
+        (self.path / "memory.max_usage_in_bytes").write_text("0")
+
+    def remove(self):
+        try:
+            self.path.rmdir()
+        except OSError:
+            pass
+
+
+_cgroup = None
+
+
+def controller_cgroup():
+    """The session's memory cgroup for the controller, and a line saying
+    where the controller runs: (cgroup or None, line)."""
+    global _cgroup
+    if _cgroup is None:
+        q, limit = deployment_memory_limit()
+        if os.environ.get("KAGE_E2E_WRAPPER"):
+            _cgroup = (None, f"kage-controller runs without a memory limit: under "
+                             f"KAGE_E2E_WRAPPER, not the Deployment's {q}")
+        else:
+            cg, why = MemoryCgroup.make(limit)
+            _cgroup = (cg, f"kage-controller runs under the Deployment's memory limit, {q}, in "
+                           f"{cg.path}" if cg else
+                       f"kage-controller runs without a memory limit ({why}); the "
+                       f"Deployment's is {q}")
+    return _cgroup
+
+
+def pytest_sessionstart(session):
+    """Says at the start (even under -q) whether the controller runs under
+    the Deployment's memory limit."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter:
+        reporter.write_line(controller_cgroup()[1])
+
+
+def peak_rss(pid):
+    """The peak resident size of process pid (VmHWM), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmHWM for {pid}")
+
+
 class Controller:
     """kage-controller running under its own ServiceAccount; its JSON log in a file.
 
@@ -140,11 +256,12 @@ class Controller:
     --allow-no-class; strict=True runs it as shipped, where a Sandbox no
     class applies to gets no pod (test_tenancy.py)."""
 
-    def __init__(self, kubeconfig, log_path, *args, strict=False):
+    def __init__(self, kubeconfig, log_path, *args, strict=False, cgroup=None):
         self.kubeconfig = kubeconfig
         self.log_path = log_path
         self.args = args
         self.strict = strict
+        self.cgroup = cgroup  # a MemoryCgroup to run in, or None
         self.proc = None
 
     def start(self):
@@ -153,7 +270,8 @@ class Controller:
         mode = () if self.strict else ("--allow-no-class",)
         self.proc = subprocess.Popen(
             controller_command("--kubeconfig", str(self.kubeconfig), *mode, *self.args),
-            stdout=self.log_file, stderr=subprocess.STDOUT)
+            stdout=self.log_file, stderr=subprocess.STDOUT,
+            preexec_fn=self.cgroup.join if self.cgroup else None)
         return self
 
     def log(self):
@@ -224,10 +342,14 @@ def kage(kubectl, tmp_path_factory):
     kc = work / "controller.kubeconfig"
     subprocess.run([str(REPO / "tests/cluster/sa-kubeconfig.sh"), "kage-system",
                     "kage-controller", str(kc), "2h"], check=True, capture_output=True, text=True)
-    ctl = Controller(kc, work / "controller.log", "--http-addr", f"127.0.0.1:{free_port()}").start()
+    cgroup, _ = controller_cgroup()
+    ctl = Controller(kc, work / "controller.log", "--http-addr", f"127.0.0.1:{free_port()}",
+                     cgroup=cgroup).start()
     ctl.wait_synced()
     yield ctl
     code = ctl.stop()
+    if cgroup:
+        cgroup.remove()
     log = ctl.log()
     assert code == 0, f"controller exited {code}; log tail:\n{log[-3000:]}"
     denied = [l for l in ctl.log_lines() if l.get("code") == 403 and

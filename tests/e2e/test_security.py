@@ -24,6 +24,7 @@ SandboxClasses made here have unique names, are never the default class,
 and are deleted by the fixture that made them, even when a test fails.
 """
 
+import concurrent.futures
 import copy
 import json
 import re
@@ -33,7 +34,7 @@ import uuid
 
 import pytest
 
-from conftest import REPO, Kubectl, wait_for
+from conftest import REPO, Kubectl, deployment_memory_limit, peak_rss, wait_for
 from expected import (API_VERSION, BASELINE_SPEC, BEFORE_SCRIPT_WRAPPER, DNS_RULE,
                       HARDENED_CONTAINER, NODE, RESTRICTED, SERVER_SET)
 from sandboxes import condition, get, wait_reason
@@ -713,33 +714,92 @@ def test_a_nul_character_in_an_object_labelled_as_kages_does_not_stop_kage(
 
 def big_sandbox(ns, name):
     """A Sandbox of about 1.4 MB, every field within the schema's limits,
-    paused (no pod), under the API server's 1.5 MiB request limit."""
+    paused (no pod), under the API server's 1.5 MiB request limit: the
+    largest a tenant can make."""
     return sandbox(ns, name, paused=True, command=["c" * 4096] * 64, args=["a" * 4096] * 64,
                    env=[{"name": f"E{i}", "value": "v" * 32768} for i in range(26)])
 
 
+BIG_SANDBOXES = 200
+
+
+def phases(kubectl, ns):
+    """name -> status.phase of every Sandbox of ns, from the API server's
+    table (its printer columns), so that no client reads the large objects."""
+    lines = kubectl.run("-n", ns, "get", "sandboxes", timeout=300).stdout.splitlines()
+    if not lines:
+        return {}
+    start, end = lines[0].index("PHASE"), lines[0].index("REASON")
+    return {line.split()[0]: line[start:end].strip() for line in lines[1:] if line.strip()}
+
+
+def metrics(kage):
+    """kage's /metrics as {name{labels}: value}."""
+    import urllib.request
+    addr = kage.args[list(kage.args).index("--http-addr") + 1]
+    with urllib.request.urlopen(f"http://{addr}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return {k: float(v) for k, _, v in
+            (line.rpartition(" ") for line in text.splitlines() if line and line[0] != "#")}
+
+
+def assert_within_memory(kage, what):
+    """kage is alive, was never OOM-killed, and its peak RSS is under half the
+    Deployment's memory limit. Returns the peak, in bytes."""
+    q, limit = deployment_memory_limit()
+    assert alive(kage), f"the controller died {what}; log tail:\n{kage.log()[-3000:]}"
+    peak = peak_rss(kage.proc.pid)
+    if kage.cgroup:
+        assert kage.cgroup.oom_kills() == 0, f"the controller was OOM-killed {what}"
+    assert peak < limit // 2, \
+        f"peak RSS {peak / 2**20:.1f} MiB {what}: not under half the Deployment's {q}"
+    return peak
+
+
 def test_large_sandboxes_do_not_stop_kage_after_a_restart(kubectl, kage, make_namespace):
-    """One tenant's 50 valid, paused, large Sandboxes (about 69 MB) must not
-    keep kage from reconciling other tenants' sandboxes when it (re)lists:
-    at every start, on a leader change and after a 410 Gone. Paged LISTs of
-    500 objects can be larger than kage's 64 MiB bound on a response."""
+    """One tenant's 200 valid, paused Sandboxes of the largest size (about
+    280 MB) are reconciled by kage under the Deployment's memory limit, with
+    a peak RSS under half of it, and must not keep kage from reconciling
+    other tenants' sandboxes when it (re)lists them: at every start, on a
+    leader change and after a 410 Gone. Paged LISTs of 500 objects can be
+    larger than kage's 64 MiB bound on a response."""
     evil_ns = make_namespace("sec", RESTRICTED)
     other_ns = make_namespace("sec", RESTRICTED)
-    kubectl.run("create", "-f", "-", timeout=300, input=json.dumps(
-        {"apiVersion": "v1", "kind": "List",
-         "items": [big_sandbox(evil_ns, f"big-{i}") for i in range(50)]}))
+    # A fresh process: its peak RSS is this test's.
+    assert kage.stop() == 0
+    kage.start()
+    kage.wait_synced()
     try:
+        def create(first):
+            kubectl.run("create", "-f", "-", timeout=600, input=json.dumps(
+                {"apiVersion": "v1", "kind": "List",
+                 "items": [big_sandbox(evil_ns, f"big-{i}")
+                           for i in range(first, min(first + 10, BIG_SANDBOXES))]}))
+        # Four clients at once: the API server's validation of each large
+        # object is most of the time, and it can use both cores.
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            list(pool.map(create, range(0, BIG_SANDBOXES, 10)))
+        wait_for(lambda: sorted(phases(kubectl, evil_ns).values()) == ["Paused"] * BIG_SANDBOXES,
+                 timeout=300, interval=2, what="kage to reconcile the large sandboxes")
+        assert_within_memory(kage, "reconciling them")
+
         assert kage.stop() == 0
         kage.start()
+        kage.wait_synced(timeout=120)
         kubectl.create(sandbox(other_ns, "bystander"))
-        bystander = wait_ready(kubectl, other_ns, "bystander", timeout=30)
+        bystander = wait_ready(kubectl, other_ns, "bystander", timeout=60)
         assert bystander["status"]["phase"] == "Running"
+        # Every large one reconciled again at the start (each read whole).
+        wait_for(lambda: (lambda m: m["kage_queue_depth"] == 0 and m["kage_queue_in_flight"] == 0
+                          and m["kage_reconciles_total"] >= BIG_SANDBOXES + 1)(metrics(kage)),
+                 timeout=120, interval=1, what="kage's first pass over the large sandboxes")
+        assert_within_memory(kage, "after a restart over them")
+        assert sorted(phases(kubectl, evil_ns).values()) == ["Paused"] * BIG_SANDBOXES
     finally:
         kubectl.run("-n", evil_ns, "delete", "sandboxes", "--all", "--wait=false", timeout=300,
                     check=False)
-        wait_for(lambda: kubectl.run("-n", evil_ns, "get", "sandboxes", "-o", "name",
-                                     check=False).stdout.strip() == "",
-                 timeout=120, interval=1, what="the large sandboxes to go")
+        wait_for(lambda: phases(kubectl, evil_ns) == {},
+                 timeout=300, interval=2, what="the large sandboxes to go")
         restart_clean(kage)
 
 

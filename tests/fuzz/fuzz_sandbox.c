@@ -330,12 +330,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
 
     char err[256] = "";
-    struct sandbox_obj *so = observed_decode_sandbox(obj, err, sizeof(err));
+    /* As a reconcile has it: whole, whatever its size. */
+    struct sandbox_obj *so = observed_decode_sandbox_whole(obj, err, sizeof(err));
     if (!so) {
         FUZZ_CHECK(err[0] != '\0');
         json_decref(obj);
         return 0;
     }
+    /* As the cache keeps it: the same sizes and digests, whole when small. */
+    struct sandbox_obj *cached = observed_decode_sandbox(obj, err, sizeof(err));
+    FUZZ_CHECK(cached != NULL);
+    FUZZ_CHECK(cached->spec_len == so->spec_len && cached->status_len == so->status_len);
+    FUZZ_CHECK(strcmp(cached->spec_digest, so->spec_digest) == 0);
+    FUZZ_CHECK(strcmp(cached->status_digest, so->status_digest) == 0);
+    FUZZ_CHECK(strcmp(cached->phase, so->phase) == 0);
+    FUZZ_CHECK(cached->whole == (so->spec_len + so->status_len <= SANDBOX_INLINE_MAX));
+    FUZZ_CHECK(!cached->whole || strcmp(cached->spec, so->spec) == 0);
+    FUZZ_CHECK(observed_sandbox_status_is(cached, so->status));
+    free(cached);
     json_t *sbx = observed_sandbox_json(so);
     FUZZ_CHECK(sbx != NULL);
     json_t *md = json_object_get(sbx, "metadata");

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -746,6 +747,92 @@ static void a_sandbox_without_status_or_spec_gets_empty_ones(void **state)
     free(s);
 }
 
+/* A Sandbox of spec {"image": <k characters>} and status {"phase":"Paused"}:
+ * texts of 12 + k and 18 bytes. */
+static struct sandbox_obj *sized_sandbox(size_t k, bool whole)
+{
+    char *image = malloc(k + 1);
+    assert_non_null(image);
+    memset(image, 'x', k);
+    image[k] = '\0';
+    json_t *j = json_pack("{s:{s:s, s:s, s:s, s:i}, s:{s:s}, s:{s:s}}", "metadata", "name",
+                          "agent-42", "namespace", "team-a", "uid", "u", "generation", 2, "spec",
+                          "image", image, "status", "phase", "Paused");
+    free(image);
+    assert_non_null(j);
+    char err[128] = "";
+    struct sandbox_obj *s = whole ? observed_decode_sandbox_whole(j, err, sizeof(err))
+                                  : observed_decode_sandbox(j, err, sizeof(err));
+    json_decref(j);
+    if (!s)
+        fail_msg("sandbox refused: %s", err);
+    return s;
+}
+
+/* The cache keeps a Sandbox's texts up to SANDBOX_INLINE_MAX bytes in all;
+ * past that, identity, sizes and digests: an entry of a few hundred bytes
+ * whatever the spec, the same digests as the Sandbox read whole. */
+static void a_large_sandbox_is_cached_by_its_digests_alone(void **state)
+{
+    (void)state;
+    size_t edge = SANDBOX_INLINE_MAX - 12 - 18;
+    struct sandbox_obj *s = sized_sandbox(edge, false);
+    assert_true(s->whole);
+    assert_int_equal(strlen(s->spec), edge + 12);
+    assert_string_equal(s->status, "{\"phase\":\"Paused\"}");
+    free(s);
+
+    s = sized_sandbox(edge + 1, false);
+    struct sandbox_obj *whole = sized_sandbox(edge + 1, true);
+    assert_false(s->whole);
+    assert_null(s->spec);
+    assert_null(s->status);
+    assert_null(observed_sandbox_json(s));
+    assert_true(whole->whole);
+    assert_int_equal(s->spec_len, edge + 13);
+    assert_int_equal(strlen(whole->spec), edge + 13);
+    assert_int_equal(s->status_len, 18);
+    assert_string_equal(s->spec_digest, whole->spec_digest);
+    /* sha256('{"phase":"Paused"}'), cut */
+    assert_string_equal(s->status_digest, "436e5aaf81e5d105a3f3f22e0d5f0d06");
+    assert_string_equal(s->status_digest, whole->status_digest);
+    assert_string_equal(s->phase, "Paused");
+    assert_string_equal(s->name, "agent-42");
+    assert_int_equal(s->generation, 2);
+    assert_true(malloc_usable_size(s) < 512);
+    free(s);
+
+    /* A spec of a megabyte costs the cache no more. */
+    s = sized_sandbox(1u << 20, false);
+    assert_false(s->whole);
+    assert_int_equal(s->spec_len, (1u << 20) + 12);
+    assert_true(malloc_usable_size(s) < 512);
+    assert_string_equal(s->status_digest, whole->status_digest);
+    assert_string_not_equal(s->spec_digest, whole->spec_digest);
+    free(s);
+    free(whole);
+}
+
+/* kage's own status write coming back is recognised by size and digest. */
+static void the_status_kage_wrote_is_recognised_by_its_digest(void **state)
+{
+    (void)state;
+    struct sandbox_obj *s = sized_sandbox(SANDBOX_INLINE_MAX, false);
+    assert_false(s->whole);
+    assert_true(observed_sandbox_status_is(s, "{\"phase\":\"Paused\"}"));
+    assert_false(observed_sandbox_status_is(s, "{\"phase\":\"Pausex\"}"));
+    assert_false(observed_sandbox_status_is(s, "{\"phase\":\"Running\"}"));
+    assert_false(observed_sandbox_status_is(s, "{}"));
+    free(s);
+    s = decode_sandbox("{'metadata':{'name':'agent-42','uid':'u'}}");
+    /* sha256('null') and sha256('{}'), cut */
+    assert_string_equal(s->spec_digest, "74234e98afe7498fb5daf1f36ac2d78a");
+    assert_string_equal(s->status_digest, "44136fa355b3678a1146ad16f7e8649e");
+    assert_true(observed_sandbox_status_is(s, "{}"));
+    assert_string_equal(s->phase, "");
+    free(s);
+}
+
 static void a_sandbox_without_name_or_uid_is_refused(void **state)
 {
     (void)state;
@@ -933,6 +1020,8 @@ int main(void)
         cmocka_unit_test(a_sandbox_is_cached_as_identity_and_canonical_texts),
         cmocka_unit_test(a_sandbox_without_status_or_spec_gets_empty_ones),
         cmocka_unit_test(a_sandbox_without_name_or_uid_is_refused),
+        cmocka_unit_test(a_large_sandbox_is_cached_by_its_digests_alone),
+        cmocka_unit_test(the_status_kage_wrote_is_recognised_by_its_digest),
         cmocka_unit_test(a_failed_allocation_never_gives_a_wrong_hash),
         cmocka_unit_test(a_failed_allocation_never_caches_a_broken_spec_text),
         cmocka_unit_test(a_failed_allocation_never_rebuilds_a_different_sandbox),
