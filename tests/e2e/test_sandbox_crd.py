@@ -408,12 +408,19 @@ def test_crd_names_scope_and_columns(crd):
     [version] = spec["versions"]
     assert (version["name"], version["served"], version["storage"]) == ("v1alpha1", True, True)
     assert version["subresources"] == {"status": {}}
-    assert [(c["name"], c["type"], c["jsonPath"]) for c in version["additionalPrinterColumns"]] == [
-        ("Phase", "string", ".status.phase"),
-        ("Reason", "string", '.status.conditions[?(@.type=="Ready")].reason'),
-        ("IP", "string", ".status.podIP"),
-        ("Node", "string", ".status.nodeName"),
-        ("Age", "date", ".metadata.creationTimestamp"),
+    # The default table, then what -o wide adds (priority 1).
+    assert [(c["name"], c["type"], c["jsonPath"], c.get("priority", 0))
+            for c in version["additionalPrinterColumns"]] == [
+        ("Ready", "string", '.status.conditions[?(@.type=="Ready")].status', 0),
+        ("Phase", "string", ".status.phase", 0),
+        ("Reason", "string", '.status.conditions[?(@.type=="Ready")].reason', 0),
+        ("IP", "string", ".status.podIP", 0),
+        ("Node", "string", ".status.nodeName", 0),
+        ("Age", "date", ".metadata.creationTimestamp", 0),
+        ("Class", "string", ".spec.sandboxClassName", 1),
+        ("Image", "string", ".spec.image", 1),
+        ("Expires", "date", ".status.expiresAt", 1),
+        ("Message", "string", '.status.conditions[?(@.type=="Ready")].message', 1),
     ]
 
 
@@ -458,7 +465,7 @@ def test_kubectl_get_by_short_name_shows_the_columns(kubectl, make_namespace, cr
     ns = make_namespace("sbx")
     kubectl.apply(sandbox("shown"), "-n", ns)
     lines = kubectl.run("-n", ns, "get", "sbx").stdout.splitlines()
-    assert lines[0] == "NAME    PHASE   REASON   IP    NODE   AGE"
+    assert lines[0] == "NAME    READY   PHASE   REASON   IP    NODE   AGE"
     assert len(lines) == 2 and lines[1].split()[0] == "shown"
     assert len(lines[1].split()) == 2  # name and age: no status yet
 
@@ -481,8 +488,9 @@ def test_kubectl_get_by_short_name_shows_the_columns(kubectl, make_namespace, cr
                          "observedGeneration": 1},
                     ]}}))
     lines = kubectl.run("-n", ns, "get", "sbx").stdout.splitlines()
-    assert lines[0].split() == ["NAME", "PHASE", "REASON", "IP", "NODE", "AGE"]
-    assert lines[1].split()[:5] == ["shown", "Running", "SandboxReady", "10.244.0.7", "kwok-node-0"]
+    assert lines[0].split() == ["NAME", "READY", "PHASE", "REASON", "IP", "NODE", "AGE"]
+    assert lines[1].split()[:6] == ["shown", "True", "Running", "SandboxReady", "10.244.0.7",
+                                    "kwok-node-0"]
 
 
 def test_status_given_in_a_create_is_dropped(kubectl, ns):
