@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # kage-controller image. `make image` (scripts/image.sh) builds it with podman
 # as kage-controller:$(VERSION); with no registry, the script makes the base
 # below locally (debootstrap) when it is not already in podman's storage.

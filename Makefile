@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # kage: build, test and run. `make run` and `make test` do all set-up.
 
 VERSION     ?= 0.1.0

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * informer_bench.c - decodes and caches 10,000 pod watch events through the
  * informer (no server: events are fed as the stream would deliver them) and

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """The controller's memory with many or large Sandboxes: peak RSS (VmHWM)
 while it reconciles them, and again when it starts over them (its LIST and
 first pass), with the controller in a memory cgroup of the Deployment's

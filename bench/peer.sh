@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # bench/peer.sh: fetches the peer of the scale benchmark, kubernetes-sigs
 # agent-sandbox, from the Go module proxy and builds its controller into a
 # cache outside the repo (nothing of the peer is committed here). Prints two

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Applies N Sandboxes at once against the local control plane and prints
 how long until every one is Ready (and correct), and what the controller
 cost: CPU seconds and peak RSS from /proc, API requests from its log.

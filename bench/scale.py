@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """The side-by-side scale benchmark: kage against its peer, kubernetes-sigs
 agent-sandbox (at its defaults and tuned), and a floor with no controller.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A small, fast Kubernetes API client for bench/scale.py: the admin
 kubeconfig's client certificate over http.client + ssl, one keep-alive
 connection per thread, a thread pool that creates many objects at once, and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * budget.c - a bound on bytes held at once, with a line of those waiting
  * for their share: the reconciles of Sandboxes read whole share one, so

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* budget.h - a bound on the bytes that many users hold at once: each takes
  * its share before it starts and gives it back at its end; one that does
  * not fit waits its turn, first come first served. Loop-only, no I/O. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * census.c - counts the cached Sandboxes by phase and namespace in one walk
  * of the cache: its keys are "namespace/name" in order, so each namespace's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* census.h - Sandboxes counted by the phase in their status, in all and per
  * namespace, for /metrics: the namespaces with the most Sandboxes each get
  * a row, the rest are summed in one, so the series stay bounded. */

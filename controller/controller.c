@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * controller.c - wires the Sandbox controller together: one API client,
  * informers on Sandboxes and on the pods and policies kage manages, a work

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* controller.h - the Sandbox controller: informers on Sandboxes and the
  * pods and policies kage manages, a work queue, and the loop that runs
  * them until SIGTERM or SIGINT. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * events.c - Kubernetes Events (events.k8s.io/v1) on Sandboxes, so
  * `kubectl describe sandbox` and `kubectl events` tell what kage did and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * harden.c - the controller's own process hardening, done at start, before
  * the kubeconfig or the ServiceAccount token is read.

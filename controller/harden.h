@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* harden.h - what the process does to itself before it reads a secret:
  * no core dump, no ptrace by its own user, nothing dumped from /proc. */
 #ifndef KAGE_HARDEN_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * httpd.c - libmicrohttpd in external-polling epoll mode on the libuv loop:
  * a uv_poll watches MHD's epoll fd and a uv_timer follows MHD_get_timeout,

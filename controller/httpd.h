@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* httpd.h - a small HTTP server for /healthz, /readyz and /metrics: libmicrohttpd
  * in external-polling mode, driven by the libuv loop, so it starts no threads
  * and the handler runs on the loop like every other callback. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * leader.c - Lease-based leader election, after client-go's: a holder
  * renews every retry period; others take the Lease only once its record has

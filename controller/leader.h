@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* leader.h - leader election on a coordination.k8s.io/v1 Lease, so that of
  * several replicas only one reconciles, and a standby takes over within the
  * lease duration when the leader dies. */

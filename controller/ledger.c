@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * ledger.c - search trees (tsearch) of kage's own writes: per Sandbox the
  * memory a reconcile reads and updates, per namespace the baseline written

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* ledger.h - kage's memory of its own writes until its watches show them:
  * one struct sbx_memory per Sandbox, and per namespace the baseline policy
  * it wrote and whether a sandbox there waits for quota. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * log.c - JSON log lines (one object per line on stderr), so log tools can
  * parse them and no user-supplied string can forge a line: jansson escapes.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* log.h - structured JSON log lines on stderr, one object per line. */
 #ifndef KAGE_LOG_H
 #define KAGE_LOG_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * main.c - kage-controller's entry point: reads flags and configuration and
  * hands over. Exit codes: 0 done, 1 runtime failure, 2 bad flags or config.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * metrics.c - renders /metrics in the Prometheus text exposition format
  * (version 0.0.4): reconciles and writes, API requests by verb, the work

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* metrics.h - the controller's counters, and /metrics in the Prometheus
  * text format from them and from the client, queue and caches. */
 #ifndef KAGE_METRICS_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * options.c - parses kage-controller's command line. Pure: no I/O beyond
  * the usage text, so every flag and every error is unit-tested.

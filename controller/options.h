@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* options.h - command-line options of kage-controller. */
 #ifndef KAGE_OPTIONS_H
 #define KAGE_OPTIONS_H

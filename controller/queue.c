@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * queue.c - the work queue: a FIFO of ready keys drained by a uv_idle handle
  * up to a concurrency bound, a min-heap of deadlines behind one uv_timer, and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* queue.h - the controller's work queue on a libuv loop, with client-go
  * workqueue semantics: a key is queued at most once, never worked on twice
  * at the same time, retried with per-key backoff, and delayed with one timer. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * sync.c - carries one reconcile out: reads the Sandbox whole when the
  * cache keeps only its digest (within the budget of bytes in flight), asks

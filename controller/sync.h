@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* sync.h - one reconcile of one Sandbox carried out: the pure decisions of
  * reconcile/ turned into requests through a sender, and the answers fed
  * back, until the reconcile ends. The sender and every read are the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * utf8.c - byte limits that respect UTF-8: every message kage copies from
  * the API server or builds for a status or an Event goes through these.

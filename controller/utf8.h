@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* utf8.h - cutting text to a byte limit without splitting a UTF-8
  * sequence (a split one makes jansson refuse the whole string). */
 #ifndef KAGE_UTF8_H

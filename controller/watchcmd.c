@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * watchcmd.c - `kage-controller --watch RESOURCE` runs one informer and
  * prints a line per event on stdout (SYNCED, ADDED, MODIFIED, DELETED,

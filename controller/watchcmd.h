@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* watchcmd.h - `kage-controller --watch RESOURCE`: a debugging entry point
  * that runs one informer and prints what it sees. */
 #ifndef KAGE_WATCHCMD_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * workers.c - the reconciling side of the controller: the work queue, the
  * ledger of kage's own writes, and the sync_env through which a reconcile

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* workers.h - the reconciling side of the controller: a work queue of
  * Sandbox keys, each reconciled (sync.c) against the caches and the API
  * client, with kage's ledger of its own writes and the controller's

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Writes the Helm chart charts/kage from the kustomize sources.
 
 The chart is not a second copy kept by hand: every object comes from

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs what the build, the tests and the local control plane need on
 # Debian bookworm. Quiet and quick when everything is already present.
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Prints the path of helm, building it once from its Go module (no release
 # download is reachable here) into ~/.cache/kage/tools/helm-$HELM_VERSION.
 #   "$(scripts/helm.sh)" lint charts/kage

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # make image: builds the controller's container image with podman, tagged
 # kage-controller:$VERSION (the tag manifests/deployment.yaml runs).
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # kube-score over the manifests as `kubectl apply -k manifests/` would send
 # them. kube-score is built once from its Go module into a per-version cache
 # outside the repository (like the control plane). The checks turned off are

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the two libraries kage links statically, from Debian bookworm's own
 # source packages (signatures checked by apt, Debian's patches applied):
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # make lint: formatting, static analysis, the banned-function check, the
 # purity of controller/reconcile/ and unused functions.
 set -euo pipefail
@@ -49,6 +50,10 @@ done < <(grep -nE '^[[:space:]]*#[[:space:]]*include' controller/reconcile/*.[ch
 # lists the ones let through for now).
 if ! python3 scripts/unused_functions.py; then
 	echo "lint: unused functions above: use them, make them static, or delete them" >&2
+	fail=1
+fi
+# Every source file says its licence (scripts/spdx.py adds the line).
+if ! python3 scripts/spdx.py --check; then
 	fail=1
 fi
 # kube-score over the manifests as kubectl apply -k manifests/ sends them.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Helpers of scripts/release.sh, one subcommand each:
 
   manifest VERSION REVISION < kustomize-output > install.yaml

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # make release VERSION=x.y.z: the release's artefacts in dist/ (git-ignored):
 #
 #   install.yaml                              namespace, CRDs, RBAC, admission

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Prints the objects `kubectl apply -k DIR` would send, as one YAML stream,
 without kubectl: kage's kustomizations only list resources (files and other
 kustomization directories), so rendering is following that list in order.

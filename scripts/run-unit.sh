@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs each cmocka test program given and fails if any fails.
 set -u
 fail=0

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # make run / make up / make down: the local control plane, kage installed as
 # an administrator would install it, the controller running under its own
 # ServiceAccount (never admin), and the example sandbox.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """make lint: finds functions of controller/ that nothing calls.
 
 A non-static function defined in controller/**/*.c is unused when no

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * backoff.c - the delays between retries: exponential growth with a cap and
  * equal jitter, plus a tiny seeded PRNG so the loop code needs no rand().

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* backoff.h - jittered exponential backoff arithmetic: pure functions, so
  * every delay is deterministic given the random draw. */
 #ifndef KAGE_BACKOFF_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * buf.c - growable byte buffer with a hard cap. Every reader of network
  * data (response bodies, watch lines) goes through one of these.

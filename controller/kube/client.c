@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * client.c - the client and the life of its requests on the libuv loop:
  * queued under a bound on requests in flight, handed to curl (curl_uv.c

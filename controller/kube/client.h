@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* client.h - asynchronous Kubernetes API requests on a libuv loop, over
  * libcurl's multi interface (HTTP/2, one multiplexed TLS connection). */
 #ifndef KAGE_CLIENT_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* client_int.h - the state that client.c (request lifecycle), response.c
  * (a finished transfer's outcome), token.c (the bearer token), curl_uv.c
  * (the curl multi handle on the libuv loop) and transfer.c (one request's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * config.c - finds the API server and the credentials for it: chooses between
  * a kubeconfig (parsed in kubeconfig.c) and the pod's service-account files,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* config.h - where the API server is and how to authenticate to it: from a
  * kubeconfig file or from the pod's service account (in-cluster). */
 #ifndef KAGE_KUBE_CONFIG_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* config_int.h - what config.c lends kubeconfig.c: capped reads of files that
  * hold secrets, and the string helpers both parsers use. Not API. */
 #ifndef KAGE_KUBE_CONFIG_INT_H

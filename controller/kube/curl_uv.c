@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * curl_uv.c - drives libcurl's multi interface from the libuv loop, as in
  * curl's multi-uv example: a uv_poll per socket curl asks to watch, and one

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * error.c - turns failed API responses into struct kube_error: decodes
  * metav1.Status bodies, falls back to the HTTP code for proxies' pages, and

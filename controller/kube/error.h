@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* error.h - typed Kubernetes API errors, decoded from metav1.Status bodies,
  * HTTP codes and Retry-After headers. Pure: no I/O. */
 #ifndef KAGE_KUBE_ERROR_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * framer.c - turns the byte chunks of a watch response into lines. Lines
  * that arrive whole are passed on where they lie; only a line cut by a chunk

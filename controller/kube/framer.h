@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* framer.h - splits a watch stream (chunked HTTP body) into newline-delimited
  * lines, each at most max_line bytes, so a peer cannot make us buffer without
  * bound. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * informer.c - an informer's cache of one resource and its life: compact
  * entries made by the resource's decode function, kept in a POSIX search

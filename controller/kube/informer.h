@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* informer.h - a cache of one resource kept in step with the API server by
  * a paginated LIST and a resumable WATCH, with add/update/delete handlers. */
 #ifndef KAGE_INFORMER_H

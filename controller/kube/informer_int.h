@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* informer_int.h - the state that informer.c (the cache and the informer's
  * life), informer_list.c (the paginated LIST) and informer_watch.c (the
  * WATCH stream) share. Not API: only those three files include it. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * informer_list.c - an informer's paginated LIST: pages of the resource
  * decoded into a new tree, which becomes the cache once the last page is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * informer_watch.c - an informer's WATCH stream: from the list's
  * resourceVersion with bookmarks, each event applied to the cache; resumes

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * jsonscan.c - string-aware byte scans over JSON text. They never build a
  * tree; they find a member by name and skip its value by bracket depth, so

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* jsonscan.h - byte-level scans of JSON text that run before (and spare)
  * a full parse. */
 #ifndef KAGE_JSONSCAN_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * kubeconfig.c - reads one context of a kubeconfig file (its cluster and
  * user) into a kube_config, with libyaml's document API under kubectl's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * path.c - builds API URL paths and queries from resource descriptions.
  * Every name and query value is percent-encoded (RFC 3986 unreserved kept).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* path.h - API resource descriptions and the URL paths built from them. */
 #ifndef KAGE_PATH_H
 #define KAGE_PATH_H

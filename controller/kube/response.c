@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * response.c - what a finished transfer comes to: its code counted, a
  * failure typed (transport, API error, oversized), then a retry with

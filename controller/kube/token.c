@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * token.c - the client's bearer token, re-read from its file on a worker
  * thread (file I/O stays off the loop) about every minute and after a 401,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * transfer.c - one attempt of a request as a curl easy handle: URL, verb,
  * body, headers, credentials, TLS and limits going out; Retry-After and the

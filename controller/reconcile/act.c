@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * act.c - the reconcile's small verbs, shared by its steps: move to a step,
  * record a blocker, an Event or a counter, ask for a request, and read an

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * cidr.c - parses, compares and prints CIDR blocks. Parsing follows the
  * API server's CEL isCIDR() (Go's netip, IPv4-mapped addresses refused), so

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* cidr.h - IPv4/IPv6 CIDR blocks as NetworkPolicy ipBlocks use them:
  * strict parsing, containment, canonical text. Pure: no I/O, no allocation. */
 #ifndef KAGE_CIDR_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * class.c - applies a SandboxClass to a Sandbox before rendering: fills
  * defaults, refuses what exceeds the class (PolicyViolation, naming the

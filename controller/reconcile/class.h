@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* class.h - SandboxClasses, the platform team's guardrails: which class a
  * Sandbox gets, and the Sandbox as its class shapes it (defaults filled,
  * maxima, egress ceiling and denied ranges enforced). Pure: no I/O. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* memory.h - what kage remembers of its own writes for one Sandbox until
  * its watches show them, and what it told last (status, Event). The
  * controller keeps one per Sandbox; a reconcile reads and updates it.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * observed.c - decodes the pods and network policies kage watches into
  * compact structs: the fields the reconciler reads, packed with their

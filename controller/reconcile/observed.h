@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* observed.h - the compact cached forms of the children kage watches (pods
  * and network policies): only the fields the reconciler reads, each decoded
  * object one allocation. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* outcome.h - how a reconcile, and each of its steps, ends: done, retry
  * with backoff, or look again after some milliseconds. The one result type
  * of the reconcile core and of the work queue. Pure: no I/O. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * pod.c - the reconcile's pod step: create the sandbox's pod once both of
  * its policies exist, replace it when it drifted, remove it when paused,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * podform.c - reduces a pod to the fields kage sets, each as the API server
  * would store it, and digests that. Drift is judged by comparing the

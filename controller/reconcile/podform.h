@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* podform.h - the fields of a pod that kage sets, in one canonical form,
  * so that a pod read from the API server and the pod kage would render
  * compare by a short digest. Pure: no I/O. */

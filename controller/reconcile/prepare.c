@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * prepare.c - what a reconcile decides before it writes anything: is the
  * spec valid, which SandboxClass applies and does the Sandbox keep to it,

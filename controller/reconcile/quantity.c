@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * quantity.c - reads Kubernetes resource quantities as exact int64 milli
  * values. Works on the digits in place (no big numbers, no allocation) so

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* quantity.h - Kubernetes resource quantities ("500m", "1Gi", "2e3") read
  * as exact integers of thousandths of a unit. Pure: no I/O, no allocation. */
 #ifndef KAGE_QUANTITY_H

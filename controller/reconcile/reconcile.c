@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * reconcile.c - the decisions of one reconcile, as a chain of steps:
  * baseline policy, the sandbox's own policy, then (only once both exist)

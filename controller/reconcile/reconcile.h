@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* reconcile.h - what one Sandbox needs next, decided without I/O. Given the
  * cached Sandbox, its class, the cached children, kage's own pending writes
  * and the last API answer, reconcile_next names the next request to send

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * refusal.c - the table that reads an API refusal: which admission plugin
  * or limit said no, what the Sandbox's status should call it, and whether

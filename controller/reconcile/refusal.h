@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* refusal.h - what an API refusal of a write means for a Sandbox: the
  * status reason a person reads, and when to try again. A table of rules on
  * the HTTP code and the server's message. Pure: no I/O. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * render.c - builds the desired children of a Sandbox as JSON. Every field
  * a server would default is written out, so an object read back from the

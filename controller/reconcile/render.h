@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* render.h - the objects a Sandbox becomes: the namespace baseline policy,
  * the sandbox's own NetworkPolicy and its pod. Pure functions of the
  * (validated) Sandbox; no I/O. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * report.c - the last step of a reconcile: the Sandbox's status from what
  * the reconcile found, written to the status subresource only when it

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * sbxstatus.c - maps what a reconcile saw (validation, API refusals, the
  * pod's state) to the Sandbox's status. Every way a sandbox can stop or

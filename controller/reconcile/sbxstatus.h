@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* sbxstatus.h - a Sandbox's status from what the reconciler knows: phase,
  * the Ready and NetworkIsolated conditions with actionable reasons, and the
  * pod's whereabouts. Pure: no I/O. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * selector.c - label selectors as the API server reads them, for the
  * namespaceSelector of a SandboxClass, and the compact namespace cache

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* selector.h - Kubernetes label selectors (metav1.LabelSelector) against a
  * set of labels, and namespaces as cached for them: which namespaces may
  * use a SandboxClass. Pure: no I/O. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * validate.c - checks a Sandbox against the CRD's rules once more inside
  * the controller, reporting the first problem with its field path and a

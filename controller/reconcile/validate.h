@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* validate.h - the controller's own check of a Sandbox before it renders
  * anything from it. Pure: no I/O, no allocation. */
 #ifndef KAGE_VALIDATE_H

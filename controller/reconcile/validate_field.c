@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * validate_field.c - the checks of one JSON field that the Sandbox check
  * is built from: type, length, range, DNS names, and a value quoted

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* validate_field.h - for the Sandbox check (validate*.c) only, not API:
  * checks of one JSON field, and the messages that name it. Pure: no I/O,
  * no allocation. A check returns 0, or -1 with *e filled through

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- Argo CD health of a kage.dev Sandbox, from the status the controller
 -- writes: phase, observedGeneration and the Ready, Stalled and Reconciling
 -- conditions. Installed as resource.customizations.health.kage.dev_Sandbox

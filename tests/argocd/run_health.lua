@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- Runs an Argo CD health script on Kubernetes objects read from JSON files,
 -- as Argo CD does: the object in the global obj, the script's returned
 -- table read for status and message. Lua 5.1 (Argo CD's gopher-lua speaks

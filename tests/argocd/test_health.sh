@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Argo CD health of Sandboxes: runs manifests/argocd/sandbox-health.lua
 # under Lua 5.1 (Argo CD's dialect) on each Sandbox in fixtures/ and
 # compares the health status and message exactly; checks that the argocd-cm

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the pinned control-plane binaries (etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler, kubectl, kwok) from the Go module
 # proxy into a per-version cache outside the repository, once.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # make cluster-down: stops every process cluster-up started (by pid, newest
 # first) and removes the state.
 set -euo pipefail

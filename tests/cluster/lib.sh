@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Shared by the local control plane's scripts: paths, ports, process control.
 # Sourced, not run.
 

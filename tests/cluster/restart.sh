@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # restart.sh COMPONENT: stops one component of the local control plane and
 # starts it again with the command line it was started with (for fault
 # tests: an API server or etcd restart).

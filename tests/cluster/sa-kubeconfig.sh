@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # sa-kubeconfig.sh NAMESPACE SERVICEACCOUNT OUT [DURATION]
 # Mints a token for the ServiceAccount (TokenRequest API) and writes a
 # kubeconfig at OUT whose user reads it from OUT.token (tokenFile), so the

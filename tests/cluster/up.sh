@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # make cluster-up: a real Kubernetes control plane on 127.0.0.1 (etcd,
 # kube-apiserver, kube-controller-manager, kube-scheduler) with kwok playing
 # the nodes. Idempotent: a second call reuses what runs. With --check it

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Pinned versions of the local control plane; sourced by the cluster scripts.
 # Kubernetes v1.35.4 is the newest v1.35 patch the module proxy serves;
 # etcd v3.6.5 is the client version that release's go.mod requires.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Test-side control of the local control plane: restart components by pid
 and compact etcd, the way an operator's bad day would."""
 

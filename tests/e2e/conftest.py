@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Fixtures for the end-to-end suite: a kubectl bound to the local control
 plane (tests/cluster), fresh namespaces, and ServiceAccount identities."""
 

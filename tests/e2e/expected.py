@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """What kage renders and what the API server adds to it, as the e2e suites
 assert it: whole objects, so these values are part of the contract (they
 follow controller/reconcile/render.c). One place for every suite."""

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # make test-e2e: runs the pytest suite against the local control plane,
 # bringing one up when none runs and taking down only what it started.
 # Then the API client tests once more with the controller under valgrind,

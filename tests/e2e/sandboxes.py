@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Reading Sandboxes and their children as a user does (kubectl get), for
 the e2e suites: an object or None, a condition, and waiting for a reason."""
 

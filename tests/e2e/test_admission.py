@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """kage's admission policies (admission/) end to end: ValidatingAdmissionPolicies
 on the real API server, installed by conftest's install_kage, with tenants
 acting through `kubectl --as=<user>` (bound to the built-in `edit` role in

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The API client end to end, through `kage-controller --watch`: paginated
 LIST, WATCH events, reconnection after an API server restart, relist after
 etcd compaction, and a rotated token file picked up without a restart."""

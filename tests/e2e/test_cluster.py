@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The local control plane behaves like a real cluster: these are the
 properties every later test leans on (RBAC, scheduling onto kwok nodes,
 garbage collection, quota and Pod Security admission)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Installing kage as a platform team does: `kubectl apply -k manifests/`
 is accepted whole (the Deployment's pods pass Pod Security "restricted"),
 the controller's ServiceAccount can do exactly what it needs and nothing

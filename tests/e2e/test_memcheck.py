@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Memory: the controller handles 100 sandboxes under valgrind, then exits
 on SIGTERM with nothing lost (definitely or indirectly) and no invalid
 access. (The ASan/UBSan build runs the other suites: see run.sh.)"""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Operating kage like any well-behaved controller: leader election on a
 Lease (one replica reconciles; a standby takes over when it dies or steps
 down), /healthz, /readyz and /metrics, a clean exit on SIGTERM, and Events

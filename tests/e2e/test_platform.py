@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The platform team's controls end to end, with kage-controller running under
 its own ServiceAccount (conftest's `kage`) against a real API server, in
 namespaces that enforce Pod Security "restricted":

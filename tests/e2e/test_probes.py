@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The kubelet's probes cannot be held shut: with 200 slow connections on
 the metrics port and 200 on the probe port, each sending one header byte a
 second and coming back when closed, /healthz and /readyz on the probe port

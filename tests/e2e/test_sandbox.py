@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Sandbox reconciliation end to end: what kage-controller (running under its
 own ServiceAccount, see conftest's `kage`) makes of a Sandbox on a real API
 server, in namespaces that enforce Pod Security "restricted".

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The Sandbox CustomResourceDefinition on a real API server: what it
 refuses at admission (and with which field path and message), what it
 accepts and defaults, how kubectl explains and lists it, and that status

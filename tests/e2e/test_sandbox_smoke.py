@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The shortest path through kage: a Sandbox applied with kubectl becomes a
 Ready sandbox with its policies and pod."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The SandboxClass CustomResourceDefinition on a real API server: what it
 refuses at admission (and with which field path and message), what it
 accepts exactly as written, how kubectl explains and lists it. No

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Security end to end: hostile input against kage-controller (running under
 its own ServiceAccount, conftest's `kage`) on a real API server, in
 namespaces that enforce Pod Security "restricted".

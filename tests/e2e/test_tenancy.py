@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Tenancy, against the real API server, with the controller as shipped
 (strict: a Sandbox no SandboxClass applies to gets no pod):
 

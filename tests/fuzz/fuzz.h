@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* fuzz.h - what the libFuzzer targets share: a check that stops the run
  * with a reproducer when an invariant breaks, and small string helpers.
  * Header-only, so each target stays one program. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * fuzz_cidr.c - cidr_parse against inet_pton (whose glibc rules for
  * addresses are Go netip's: no octet with a leading zero, no zone), the

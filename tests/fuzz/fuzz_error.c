@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * fuzz_error.c - failed API responses: the input as the body of responses
  * with various codes and Retry-After headers, as a watch ERROR object, and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * fuzz_framer.c - the watch-stream framer against a plain reference
  * splitter: the input's first bytes choose the line limit and where the

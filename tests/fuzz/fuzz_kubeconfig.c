@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * fuzz_kubeconfig.c - kubeconfig files through kube_config_from_kubeconfig,
  * with the current context and with a named one. The file lives in a

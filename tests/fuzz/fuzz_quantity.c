@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * fuzz_quantity.c - quantity_parse_milli against a slow reference that
  * does the same arithmetic on decimal digit strings, plus round trips

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * fuzz_sandbox.c - a Sandbox object down the controller's whole pure path:
  * decode to the cached form and back, validate, apply no class and a fixed

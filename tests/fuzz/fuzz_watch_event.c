@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * fuzz_watch_event.c - watch event lines through the informer's stream
  * handler into a pod cache (a client that never connects: nothing is

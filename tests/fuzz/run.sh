@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # tests/fuzz/run.sh SECONDS TARGET...: runs each libFuzzer target for SECONDS
 # on a copy of its seed corpus (tests/fuzz/corpus/<target>/, never grown
 # itself), then fails if any target crashed, leaked, hung or ran out of

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # make test-helm: the chart (charts/kage) against the sources it is made
 # from, rendered with each value, and installed with helm into a local
 # control plane of its own (tests/cluster, state in .cluster-helm/, taken

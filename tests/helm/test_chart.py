@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The Helm chart (charts/kage): made from the kustomize sources, rendering
 exactly what they hold with its default values, each value doing what it
 says, and helm installing and removing it on a real API server."""

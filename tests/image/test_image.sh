@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Checks the controller's container image: builds it first with
 # scripts/image.sh (cached: seconds when nothing changed; KAGE_IMAGE_NO_BUILD=1
 # skips that and tests the image as it is), then

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the kstatus checker (main.go) into a cache outside the repository,
 # once per go.mod, go.sum and source, and prints the binary's path.
 #   "$(tests/kstatus/build.sh)" tests/argocd/fixtures/paused.json

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command kstatus prints how kstatus (sigs.k8s.io/cli-utils/pkg/kstatus,
 // the health rules of Flux and kpt) reads Kubernetes objects: one line per
 // object, "<namespace>/<name> <status> <message>" (the name alone for a

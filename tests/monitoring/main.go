@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command monitoring-check checks kage's monitoring package against a
 // scrape of the controller's /metrics:
 //

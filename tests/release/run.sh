@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # make test-release: makes a release (scripts/release.sh, VERSION from the
 # Makefile unless set) into a temp directory and checks it as a user would
 # meet it (test_release.py): install.yaml against the kustomize sources and

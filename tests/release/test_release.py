@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A release as its users meet it (tests/release/run.sh makes one first):
 install.yaml is the kustomize sources, whole and in apply order, and
 installs kage into a cluster; the OCI archive names its image for

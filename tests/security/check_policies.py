@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Policy check: reads the NetworkPolicies of namespaces with Sandboxes
 (`kubectl get networkpolicies -o json`) beside the Sandboxes, their
 SandboxClasses and, optionally, the pods, and fails on any policy that

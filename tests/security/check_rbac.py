@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Static RBAC check: reads every YAML document under rbac/ and manifests/
 (kustomization files excluded) and fails on any grant that would let the
 controller, or a namespace user through the roles kage aggregates, reach

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # make test-security: the static security checks, no cluster needed.
 #   - check_rbac.py over rbac/ and manifests/ (no wildcard, no secrets,
 #     no pods/exec, no escalate/bind/impersonate, the controller's roles

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* alloc_fail.h - for unit tests: makes jansson's allocation number fail_at
  * fail, so that a test can sweep every allocation of the code under test
  * and check that it copes with ENOMEM. Install with json_set_alloc_funcs:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* cel_rule.h - for unit tests: reads the small part of CEL that the CRDs'
  * x-kubernetes-validations rules use, and tells whether a string passes a
  * rule so read. Pure: no I/O; regexes are POSIX ones translated from RE2. */

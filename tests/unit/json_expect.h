@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* json_expect.h - for unit tests: JSON written with single quotes, and a
  * whole-object comparison that prints both sides when they differ.
  * Include after cmocka.h. */

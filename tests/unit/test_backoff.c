@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Unit tests for the backoff arithmetic and its PRNG. */
 #include <setjmp.h>
 #include <stdarg.h>

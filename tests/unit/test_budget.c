@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Unit tests for the budget of bytes in flight: shares granted at once
  * while they fit, a line served in order as shares come back, and a
  * share larger than the whole budget that still goes, alone. */

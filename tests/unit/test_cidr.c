@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Unit tests for CIDR blocks: what parses (as Go's netip would), how host
  * bits and IPv6 text come out canonical, and containment both ways. */
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Unit tests for applying a SandboxClass to a Sandbox. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Unit tests for the client configuration: kubeconfig, in-cluster, the
  * controller's choice between them, and token files. Each test writes its

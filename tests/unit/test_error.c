@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Unit tests for typed API errors: Status bodies as the API server sends
  * them, proxies' pages, and Retry-After. */
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Unit test: harden, the process hardening done at start. After it, the
  * process is not dumpable and writes no core, and a second call is as

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Unit tests for the health/metrics HTTP server, on a real loop with real
  * sockets on 127.0.0.1: raw HTTP clients on the same loop, and curl in a
  * child process, while the server's loop keeps running. */

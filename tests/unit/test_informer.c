@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Unit tests for the informer's watch-line handling, fed as the stream
  * would deliver lines to a pod cache over a client that never connects. */
 #include <setjmp.h>

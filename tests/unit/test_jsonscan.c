@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Unit tests for the member strippers (managedFields, and a list of names). */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Unit tests for the cached forms of what kage watches: pods, network
  * policies and Sandboxes as the API server sends them, decoded into the
  * fields the reconciler reads, compared whole. */

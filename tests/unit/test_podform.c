@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Unit test: podform, the digest of what kage sets in a pod. A pod read
  * back as the API server stores it digests as rendered; every change that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Unit tests for resource quantities: every suffix family, exponents,
  * fractions rounded up to the milli, the int64 edges, and garbage. */
 #include <setjmp.h>

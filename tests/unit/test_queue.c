@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Unit tests for the work queue, on a real libuv loop: each test counts
  * callback calls and ends with a loop that closes cleanly. */
 #include <setjmp.h>

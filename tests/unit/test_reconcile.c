@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Unit tests for whole reconciles of one Sandbox, without an API server:
  * the real decisions (controller/reconcile/) carried out by the real
  * driver (sync.c) against a fake cluster (world.h) whose script answers

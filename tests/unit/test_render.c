@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Unit tests for the objects a Sandbox becomes: the namespace baseline
  * policy, the sandbox's own NetworkPolicy and its pod, each compared whole
  * against the object it must be. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Unit tests for a Sandbox's status: every way a sandbox can wait, run,
  * pause, expire or die gives the phase and the Ready, NetworkIsolated and
  * Reconciling or Stalled conditions it must, each status compared whole. */

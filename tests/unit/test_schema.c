@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Unit test: the Sandbox CRD is the one source of the schema's limits, and
  * this is its guard. It reads crds/sandboxes.kage.dev.yaml, walks metadata

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Unit tests for label selectors (a SandboxClass's namespaceSelector) and
  * the namespace cache entry they are matched against. */
 #include <setjmp.h>

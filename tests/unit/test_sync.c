@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Unit tests for how a reconcile gets its Sandbox: from the cache when it
  * keeps the Sandbox whole, else read whole from the API server first,
  * within the budget of bytes in flight (world.h: the real driver and

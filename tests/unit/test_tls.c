@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Unit tests for whom the API client trusts: kubeconfig checks (tls-server-
  * name, tokens and plain HTTP), then real TLS handshakes against a server on
  * 127.0.0.1 (OpenSSL, on a thread) with certificates made here: the name

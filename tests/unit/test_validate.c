@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Unit tests for the controller's own Sandbox check: good sandboxes pass,
  * and each bad one is refused naming the first offending field. */
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* world.h - for the reconcile unit tests: a fake cluster a whole reconcile
  * runs against, with no API server. It keeps the objects a watch would
  * show (decoded by the real decoders), a script of API answers, and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* yaml_json.h - for unit tests: a YAML file (a CRD, a manifest) read with
  * libyaml into a jansson tree, so tests walk it as they walk JSON.
  * Include after cmocka.h. */

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Shared by the fault tests: a direct admin client for the API server (fast
 polling and watches, no kubectl process per look), the Sandboxes a run
 makes and changes, and the one definition of "converged" every fault test

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Fixtures of the fault tests: the test's own controllers (the session's
 is stopped meanwhile), restricted namespaces that are gone again after the
 test, and the admin API client."""

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # make test-faults (KAGE_FAULTS=long) and the short form in make test
 # (KAGE_FAULTS=short, the default): the fault tests against the local
 # control plane, bringing one up when none runs and taking down only what

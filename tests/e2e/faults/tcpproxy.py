@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A TCP proxy on 127.0.0.1 for fault tests: it forwards bytes to a target
 (the API server) untouched, so TLS passes through and the client verifies
 the server's own certificate, and on command it

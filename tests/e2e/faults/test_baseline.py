@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The namespace baseline (kage-baseline: deny everything to every pod
 labelled kage.dev/sandbox) is never missing while a sandbox pod exists.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """kill -9 at random moments: while Sandboxes are created, changed and
 deleted in batches with kubectl, the controller is SIGKILLed and started
 again 2-4 times; a last controller then runs until everything converges.

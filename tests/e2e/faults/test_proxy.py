@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The controller talks to the API server through a TCP proxy (tcpproxy.py)
 that can drop every connection or stall them (no byte forwarded, nothing
 closed) and resume. TLS passes through untouched.

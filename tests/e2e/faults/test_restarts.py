@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The control plane restarts under the controller: kube-apiserver (every
 connection and watch breaks, the new server's watch cache starts afresh)
 and, separately, etcd (the API server loses its store for a while). Both

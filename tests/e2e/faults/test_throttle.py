@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The API server says no: 429 and 409.
 
 - 429: API Priority and Fairness is made tight for kage's ServiceAccount (a
