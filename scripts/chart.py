@@ -288,7 +288,8 @@ def generate():
         "type: application\n"
         f"version: {ver}\n"
         f"appVersion: \"{ver}\"\n"
-        "kubeVersion: \">=1.31.0-0\"\n"
+        # docs/requirements.md: the admission policies need 1.33.
+        "kubeVersion: \">=1.33.0-0\"\n"
         "annotations:\n  artifacthub.io/license: Apache-2.0\n"
         "keywords: [sandbox, kata-containers, networkpolicy, operator]\n")
     return files
