@@ -39,9 +39,10 @@ struct informer {
     const struct kube_resource *res;
     char *ns;
     char *selector;
-    unsigned page_size; /* the LIST limit now: smaller after a page was too large */
-    unsigned page_max;  /* the LIST limit asked for */
-    size_t page_bytes;  /* max_page_bytes */
+    unsigned page_size;  /* the LIST limit now: smaller after a page was too large */
+    unsigned page_max;   /* the LIST limit asked for */
+    size_t page_bytes;   /* max_page_bytes */
+    size_t list_biggest; /* the largest page body of the LIST under way */
     unsigned min_timeout_s;
     uint64_t stall_ms;
 

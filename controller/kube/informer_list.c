@@ -126,12 +126,8 @@ static void on_list(void *arg, const struct kube_response *resp)
         return;
     }
     inf->stats.list_pages++;
-    /* Pages shrink for large objects; once they come well under the bound
-     * again, they grow back, so one set of large objects does not leave
-     * every later LIST in small pages. */
-    size_t bound = inf->page_bytes ? inf->page_bytes : 64u << 20;
-    if (resp->body_len < bound / 4 && inf->page_size < inf->page_max)
-        inf->page_size = inf->page_size * 2 < inf->page_max ? inf->page_size * 2 : inf->page_max;
+    if (resp->body_len > inf->list_biggest)
+        inf->list_biggest = resp->body_len;
     json_t *items = json_object_get(resp->json, "items");
     size_t i;
     json_t *item;
@@ -162,6 +158,13 @@ static void on_list(void *arg, const struct kube_response *resp)
         return;
     }
     informer__set_rv(inf, json_string_value(json_object_get(md, "resourceVersion")));
+    /* Pages shrink for large objects within a LIST (which then starts
+     * over); they grow back only between LISTs, once a whole LIST came in
+     * pages well under the bound. Growing within one would meet the same
+     * large objects again and start over for ever. */
+    size_t bound = inf->page_bytes ? inf->page_bytes : 64u << 20;
+    if (inf->list_biggest < bound / 4 && inf->page_size < inf->page_max)
+        inf->page_size = inf->page_size * 2 < inf->page_max ? inf->page_size * 2 : inf->page_max;
     list_complete(inf);
     inf->watch_attempt = 0;
     informer__watch(inf);
@@ -173,6 +176,8 @@ void informer__list(struct informer *inf, const char *cont)
     char limit[16];
     buf_init(&path, 16 * 1024);
     snprintf(limit, sizeof(limit), "%u", inf->page_size);
+    if (!cont)
+        inf->list_biggest = 0; /* a LIST starts */
     int rc = informer__base_path(inf, &path);
     if (!rc)
         rc = kube_query(&path, "limit", limit);
