@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "reconcile/observed.h"
 #include "reconcile/quantity.h"
 
 /* Builds one object; a failed step marks the whole form failed. */
@@ -147,6 +148,21 @@ static json_t *containers(struct form *f, const json_t *list)
     return out;
 }
 
+/* The pod's labels, less any whose key is a member name the pod watch
+ * cuts from every object it receives (observed_pod_unread): the live pod
+ * in the cache never has those, so neither side's form counts them. A new
+ * reference; NULL on ENOMEM. */
+static json_t *labels_of(const json_t *pod)
+{
+    json_t *labels = json_object_get(json_object_get(pod, "metadata"), "labels");
+    json_t *out = json_is_object(labels) ? json_copy(labels) : json_object();
+    if (!out)
+        return NULL;
+    for (const char *const *k = observed_pod_unread; *k; k++)
+        json_object_del(out, *k);
+    return out;
+}
+
 json_t *podform_of(const json_t *pod)
 {
     struct form f = {false};
@@ -170,7 +186,7 @@ json_t *podform_of(const json_t *pod)
     put(&f, s, "ephemeralContainers", containers(&f, json_object_get(spec, "ephemeralContainers")));
 
     json_t *form = json_object();
-    put(&f, form, "labels", or_default(json_object_get(pod, "metadata"), "labels", json_object()));
+    put(&f, form, "labels", labels_of(pod));
     put(&f, form, "spec", s);
     if (f.failed) {
         json_decref(form);
