@@ -254,8 +254,13 @@ static void on_timer(uv_timer_t *timer)
     uint64_t now = uv_now(q->loop);
 
     q->armed = NOT_ARMED;
-    while (q->nheap > 0 && q->heap[0]->deadline <= now)
-        enqueue(q, heap_pop(q));
+    while (q->nheap > 0 && q->heap[0]->deadline <= now) {
+        struct item *it = heap_pop(q);
+        enqueue(q, it);
+        /* Its wait counts from its deadline: a loop running late shows. */
+        if (it->queued)
+            it->ready_at = it->deadline;
+    }
     timer_arm(q);
 }
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "queue.h"
 
@@ -254,6 +255,34 @@ static void each_dispatch_reports_how_long_the_key_waited(void **state)
     assert_true(w.ms[0] < 10);
     assert_true(w.ms[1] >= 40 && w.ms[1] < 200);
     assert_int_equal(w.ms[1], r.at[1] - r.at[0] + w.ms[0]);
+    finish(&r);
+}
+
+static void work_blocks_the_loop(struct queue *q, const char *key, void *arg)
+{
+    struct rec *r = arg;
+    note(r, q, key);
+    if (strcmp(key, "k0") == 0)
+        usleep(60 * 1000); /* a loop running late, as under load */
+    done(r, q, key, outcome_done());
+}
+
+/* A key due while the loop ran late has waited since its deadline, not
+ * since the timer finally fired. */
+static void a_late_timer_counts_the_wait_from_the_deadline(void **state)
+{
+    (void)state;
+    struct rec r;
+    struct waits w = {0};
+    start(&r, 1, work_blocks_the_loop);
+    queue_on_wait(r.q, record_wait, &w);
+    assert_int_equal(queue_add_after(r.q, "k1", 10), 0);
+    assert_int_equal(queue_add(r.q, "k0"), 0);
+    assert_int_equal(uv_run(&r.loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(r.calls, 2);
+    assert_string_equal(r.key[1], "k1");
+    assert_int_equal(w.n, 2);
+    assert_true(w.ms[1] >= 40);
     finish(&r);
 }
 
@@ -541,6 +570,7 @@ int main(void)
         cmocka_unit_test(add_during_processing_redispatches_once_after_done),
         cmocka_unit_test(no_more_than_max_concurrent_keys_in_flight),
         cmocka_unit_test(each_dispatch_reports_how_long_the_key_waited),
+        cmocka_unit_test(a_late_timer_counts_the_wait_from_the_deadline),
         cmocka_unit_test(failures_back_off_exponentially_and_success_resets),
         cmocka_unit_test(add_after_fires_after_its_delay),
         cmocka_unit_test(the_earlier_deadline_wins),
