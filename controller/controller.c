@@ -66,8 +66,9 @@ static void enqueue(struct ctl *c, const char *key)
 
 static void on_sandbox(void *arg, const char *key, const void *obj)
 {
-    (void)obj;
-    enqueue(arg, key);
+    struct ctl *c = arg;
+    workers_sandbox_added(c->workers, key, obj);
+    enqueue(c, key);
 }
 
 /* Updates that change only metadata kage does not read, or that only echo

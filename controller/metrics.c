@@ -195,8 +195,8 @@ int metrics_render(const struct metrics *m, const struct metrics_sources *src, s
                     "Time from the start of a reconcile to its end, API round trips included.",
                     &m->duration);
     rc |= histogram(b, "kage_sandbox_ready_seconds",
-                    "Time from a Sandbox's creation to its first Ready, for Sandboxes created "
-                    "while this replica led.",
+                    "Time from a Sandbox's creation (its watch event, if within 2 s of its "
+                    "creationTimestamp) to the status that first says Ready.",
                     &m->ready);
     rc |= metric(b, "kage_reconcile_refusals_total", "counter",
                  "Writes the API server refused (quota, admission, conflicts).", NULL,

@@ -46,6 +46,10 @@ struct workers *workers_new(const struct workers_opts *o);
 int workers_start(struct workers *w);
 bool workers_started(const struct workers *w);
 
+/* A Sandbox's add event (s its cached form): notes when it was first seen,
+ * so that its create-to-Ready time is observed at its first Ready. */
+void workers_sandbox_added(struct workers *c, const char *key, const struct sandbox_obj *s);
+
 /* Queues a Sandbox key; ignored before the start and after the close. */
 void workers_add(struct workers *w, const char *key);
 
