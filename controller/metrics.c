@@ -101,7 +101,9 @@ static int histogram(struct buf *b, const char *name, const char *help,
  * unknown: a process's start time is counted from it. */
 static double boot_time(void)
 {
-    double bt = 0;
+    static double bt; /* read once: it does not change (the loop's thread only) */
+    if (bt > 0)
+        return bt;
     FILE *f = fopen("/proc/stat", "r");
     if (!f)
         return 0;

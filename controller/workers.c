@@ -16,7 +16,6 @@
 #include "events.h"
 #include "kube/path.h"
 #include "ledger.h"
-#include "reconcile/sbxstatus.h"
 #include "reconcile/selector.h"
 #include "sync.h"
 
@@ -374,14 +373,10 @@ bool workers_started(const struct workers *c)
 
 void workers_sandbox_added(struct workers *c, const char *key, const struct sandbox_obj *s)
 {
-    struct sbx_memory *m = ledger_sandbox(c->ledger, key, true);
-    if (!m || m->seen_at)
-        return;
-    /* Made a moment ago (creationTimestamp has whole seconds): its wait
-     * for Ready is timed from this event, whichever replica leads then. */
-    m->seen_at = uv_now(c->o.loop);
-    time_t created = sbxstatus_parse_time(s->created);
-    m->timed = created >= 0 && time(NULL) - created <= READY_TIMED_WITHIN_S;
+    /* Its wait for Ready is timed from this event, whichever replica
+     * leads then. */
+    reconcile_note_sight(ledger_sandbox(c->ledger, key, true), uv_now(c->o.loop), time(NULL),
+                         s->created);
 }
 
 void workers_add(struct workers *c, const char *key)

@@ -188,6 +188,16 @@ struct reconcile_action {
 };
 
 /*
+ * Notes in m (may be NULL) when this controller first saw a Sandbox (now_ms,
+ * loop time) and whether it was made a moment before (created, its
+ * creationTimestamp, within READY_TIMED_WITHIN_S of now, wall seconds): its
+ * create-to-Ready time is then observed at its first Ready. Later calls do
+ * nothing. The controller calls it at the Sandbox's add event; a reconcile
+ * calls it too, for a Sandbox it meets first.
+ */
+void reconcile_note_sight(struct sbx_memory *m, uint64_t now_ms, time_t now, const char *created);
+
+/*
  * Starts the reconcile r of the cached Sandbox s: validation, class,
  * lifetime and the rendered children. env must outlive r; mem (may be
  * NULL) is r->mem until the caller changes it.
@@ -247,9 +257,7 @@ bool reconcile__delete_exactly(struct reconcile *r, struct reconcile_action *act
 bool reconcile__owned_by(json_t *obj, const char *uid);
 void reconcile__count(struct reconcile *r, enum reconcile_counter what);
 
-/* Notes when this controller first reconciles the Sandbox (its memory's
- * seen_at), and whether it was created a moment before, so that its
- * create-to-Ready time is observed at its first Ready (report.c). */
+/* reconcile_note_sight for r's Sandbox, at its first reconcile step. */
 void reconcile__note_sight(struct reconcile *r);
 uint64_t reconcile__now_ms(struct reconcile *r);
 

@@ -97,15 +97,20 @@ static uint64_t status_defer(struct reconcile *r, const json_t *neu)
     return age < STATUS_DEFER_MS ? STATUS_DEFER_MS - age : 0;
 }
 
-void reconcile__note_sight(struct reconcile *r)
+void reconcile_note_sight(struct sbx_memory *m, uint64_t now_ms, time_t now, const char *created)
 {
-    struct sbx_memory *m = r->mem;
     if (!m || m->seen_at)
         return;
-    m->seen_at = reconcile__now_ms(r);
-    time_t created = sbxstatus_parse_time(json_string_value(
-        json_object_get(json_object_get(r->sbx, "metadata"), "creationTimestamp")));
-    m->timed = created >= 0 && r->env->wall(r->env->arg) - created <= READY_TIMED_WITHIN_S;
+    m->seen_at = now_ms;
+    time_t t = sbxstatus_parse_time(created);
+    m->timed = t >= 0 && now - t <= READY_TIMED_WITHIN_S;
+}
+
+void reconcile__note_sight(struct reconcile *r)
+{
+    reconcile_note_sight(r->mem, reconcile__now_ms(r), r->env->wall(r->env->arg),
+                         json_string_value(json_object_get(json_object_get(r->sbx, "metadata"),
+                                                           "creationTimestamp")));
 }
 
 bool reconcile__status(struct reconcile *r, struct reconcile_action *act)
