@@ -45,7 +45,7 @@ SAN_FLAGS   := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-san
         release test-release \
         test-security test-faults test-faults-short test-helm chart \
         lint run up down \
-        cluster-up cluster-down clean
+        cluster-up cluster-down clean node-build node-up node-down test-node
 
 all: bin/kage-controller
 
@@ -160,6 +160,21 @@ chart:
 
 test-helm: build-cluster
 	@tests/helm/run.sh
+
+# A real node (tests/node): kubelet, containerd + runc, kube-proxy,
+# kube-router, CoreDNS, test hosts, and kage as its Deployment; then the
+# packet suite against it. Root only; `make node-down` removes it all.
+node-build: build-cluster
+	@tests/node/build.sh
+
+node-up: deps all node-build
+	@tests/node/node-up.sh
+
+node-down:
+	@tests/node/node-down.sh
+
+test-node:
+	@tests/node/run.sh
 
 lint:
 	@scripts/lint.sh

@@ -133,8 +133,11 @@ kadmin() { kubectl --kubeconfig "$state/kubeconfig" "$@"; }
 # certificates, for a client-certificate identity.
 write_kubeconfig() {
 	local file=$1 server=$2 user=$3 cert=$4 key=$5
-	umask 077
-	cat >"$file" <<KC
+	# The umask in a subshell: the caller's files keep theirs.
+	(
+		umask 077
+		cat >"$file"
+	) <<KC
 apiVersion: v1
 kind: Config
 clusters:

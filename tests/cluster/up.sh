@@ -73,11 +73,13 @@ pki=$state/pki
 		rm -f "$1.csr" "$1.ext"
 	}
 	sign apiserver "/CN=kube-apiserver" \
-		"subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.96.0.1
+		"subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.96.0.1${KAGE_APISERVER_SANS:+,$KAGE_APISERVER_SANS}
 extendedKeyUsage=serverAuth"
 	sign admin "/O=system:masters/CN=kage-admin" "extendedKeyUsage=clientAuth"
 	sign controller-manager "/CN=system:kube-controller-manager" "extendedKeyUsage=clientAuth"
 	sign scheduler "/CN=system:kube-scheduler" "extendedKeyUsage=clientAuth"
+	# The API server's identity towards kubelets (logs, exec) on real nodes.
+	sign apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "extendedKeyUsage=clientAuth"
 	# kwok plays every kubelet; it gets the admin group rather than one
 	# node identity per simulated node.
 	sign kwok "/O=system:masters/CN=kwok" "extendedKeyUsage=clientAuth"
@@ -118,6 +120,8 @@ start kube-apiserver "$bindir/kube-apiserver" \
 	--bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api_port" \
 	--tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
 	--client-ca-file="$pki/ca.crt" \
+	--kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" \
+	--kubelet-client-key="$pki/apiserver-kubelet-client.key" \
 	--authorization-mode=Node,RBAC \
 	--enable-admission-plugins=NodeRestriction,PodSecurity,ResourceQuota,RuntimeClass,ServiceAccount \
 	--allow-privileged=true \
@@ -161,8 +165,10 @@ start_supervised kwok "$bindir/kwok" \
 	--node-lease-duration-seconds=40 \
 	--server-address="127.0.0.1:$kwok_port"
 
-for n in $(seq 0 $((KWOK_NODES - 1))); do
-	cat <<NODE
+# KWOK_NODES=0: a cluster whose nodes are real (tests/node), kwok idle.
+if [ "$KWOK_NODES" -gt 0 ]; then
+	for n in $(seq 0 $((KWOK_NODES - 1))); do
+		cat <<NODE
 ---
 apiVersion: v1
 kind: Node
@@ -181,7 +187,8 @@ status:
   allocatable: {cpu: "1000", memory: 8Ti, pods: "5000", ephemeral-storage: 64Ti}
   nodeInfo: {architecture: amd64, operatingSystem: linux, kubeletVersion: fake}
 NODE
-done | kadmin apply -f - >/dev/null
+	done | kadmin apply -f - >/dev/null
+fi
 
 kadmin apply -f - >/dev/null <<'RC'
 apiVersion: node.k8s.io/v1
@@ -191,8 +198,10 @@ metadata:
 handler: kata-fc
 RC
 
-kadmin wait --for=condition=Ready node --all --timeout=120s >/dev/null ||
-	die "kwok nodes not Ready; see $state/logs/kwok.log"
+if [ "$KWOK_NODES" -gt 0 ]; then
+	kadmin wait --for=condition=Ready node --all --timeout=120s >/dev/null ||
+		die "kwok nodes not Ready; see $state/logs/kwok.log"
+fi
 # The token and service-account controllers are up once "default" exists.
 for i in $(seq 1 120); do
 	kadmin -n default get serviceaccount default >/dev/null 2>&1 && break
