@@ -42,6 +42,21 @@ start_in_node() {
 	start "$name" nsenter --net="/run/netns/$NODE_NETNS" "$@"
 }
 
+# The node's names (network namespaces, the veth, the kubelet's cgroups)
+# are the machine's: this file says which state directory owns them.
+OWNER_FILE=/run/kage-node.owner
+
+# foreign_owner: prints the state directory of a node made by another
+# checkout that still exists, and succeeds; fails when there is none (or
+# when it is this one).
+foreign_owner() {
+	local owner
+	[ -f "$OWNER_FILE" ] || return 1
+	owner=$(cat "$OWNER_FILE")
+	[ -n "$owner" ] && [ "$owner" != "$state" ] && [ -d "$owner" ] || return 1
+	echo "$owner"
+}
+
 ctr_node() { ctr --address "$state/containerd/containerd.sock" -n k8s.io "$@"; }
 
 # The host's DNAT that lets the node and its pods reach the API server,

@@ -9,6 +9,9 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" -eq 0 ] || die "the real node needs root"
+if owner=$(foreign_owner); then
+	die "the real node running here belongs to $owner: run make node-down in that checkout (or remove $owner if it is gone)"
+fi
 
 # The kubelet first, so it does not start what is being stopped.
 for c in kube-router kube-proxy kubelet; do
@@ -66,3 +69,4 @@ ip link del "$HOST_VETH" 2>/dev/null || true
 done
 
 "$cluster_here/down.sh"
+rm -f "$OWNER_FILE"

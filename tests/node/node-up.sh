@@ -48,6 +48,8 @@ for p in ptp host-local; do
 	[ -x "/usr/lib/cni/$p" ] || die "the CNI plugin $p is missing (Debian: containernetworking-plugins): run make deps"
 done
 
+echo "$state" >"$OWNER_FILE"
+
 # --- the node's network namespace -------------------------------------------
 log "network namespace $NODE_NETNS: $HOST_VETH $HOST_IP <-> eth0 $NODE_IP, pods in $POD_CIDR"
 ip netns add "$NODE_NETNS"
