@@ -9,6 +9,7 @@ pkgs=(
 	libuv1-dev libjansson-dev libyaml-dev libssl-dev libnghttp2-dev zlib1g-dev dpkg-dev
 	libcmocka-dev python3 python3-pytest openssl curl ca-certificates
 	iproute2 procps lua5.1 lua-cjson python3-yaml libclang-rt-14-dev
+	busybox-static
 )
 
 missing=()
