@@ -10,7 +10,7 @@ pkgs=(
 	libcmocka-dev python3 python3-pytest openssl curl ca-certificates
 	iproute2 procps lua5.1 lua-cjson python3-yaml libclang-rt-14-dev
 	# the real node (tests/node)
-	containerd runc containernetworking-plugins ipset conntrack util-linux
+	containerd runc containernetworking-plugins ipset conntrack util-linux busybox-static
 )
 
 missing=()
