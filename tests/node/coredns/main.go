@@ -2,7 +2,7 @@
 
 // Command coredns is CoreDNS with only the plugins the real-node test bed
 // uses: the cluster DNS (kubernetes, forward, cache, ...) and the test
-// hosts' resolver (template). Fewer plugins make a smaller binary with fewer
+// hosts' resolver (template, bind). Fewer plugins make a smaller binary with fewer
 // dependencies than the upstream build, and nothing else can be configured.
 package main
 
@@ -13,6 +13,7 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/coremain"
 
+	_ "github.com/coredns/coredns/plugin/bind"
 	_ "github.com/coredns/coredns/plugin/cache"
 	_ "github.com/coredns/coredns/plugin/errors"
 	_ "github.com/coredns/coredns/plugin/forward"
@@ -32,6 +33,7 @@ import (
 // is that of a full CoreDNS ("prometheus" is the metrics plugin).
 var directives = []string{
 	"reload",
+	"bind",
 	"ready",
 	"health",
 	"prometheus",
