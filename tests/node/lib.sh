@@ -59,6 +59,9 @@ foreign_owner() {
 
 ctr_node() { ctr --address "$state/containerd/containerd.sock" -n k8s.io "$@"; }
 
+# The machine's chain for what arrives from the node.
+HOST_CHAIN=KAGE-NODE-IN
+
 # The host's DNAT that lets the node and its pods reach the API server,
 # which listens on 127.0.0.1 only; identified by this comment.
 api_dnat_comment() { echo "kage-node api $state"; }

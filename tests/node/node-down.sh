@@ -62,11 +62,17 @@ fi
 ip link del "$HOST_VETH" 2>/dev/null || true
 # The host's DNAT rules for this state directory (or for any: a node left by
 # another checkout holds the same namespace names).
-{ iptables -t nat -S PREROUTING 2>/dev/null || true; } |
-	{ grep -F -- '--comment "kage-node api ' || true; } |
-	sed 's/^-A /-D /' | while read -r rule; do
-	eval "iptables -t nat $rule" || true
+for table_chain in nat:PREROUTING filter:INPUT filter:FORWARD; do
+	table=${table_chain%%:*}
+	chain=${table_chain#*:}
+	{ iptables -t "$table" -S "$chain" 2>/dev/null || true; } |
+		{ grep -F -- '--comment "kage-node api ' || true; } |
+		sed 's/^-A /-D /' | while read -r rule; do
+		eval "iptables -t $table $rule" || true
+	done
 done
+iptables -F "$HOST_CHAIN" 2>/dev/null || true
+iptables -X "$HOST_CHAIN" 2>/dev/null || true
 
 "$cluster_here/down.sh"
 rm -f "$OWNER_FILE"

@@ -82,6 +82,14 @@ api_port=${API_URL##*:}
 sysctl -qw "net.ipv4.conf.$HOST_VETH.route_localnet=1"
 iptables -t nat -A PREROUTING -i "$HOST_VETH" -d "$HOST_IP" -p tcp --dport "$api_port" \
 	-j DNAT --to-destination "127.0.0.1:$api_port" -m comment --comment "$(api_dnat_comment)"
+# From the node, the machine takes that and nothing else: no other port of
+# it, nothing forwarded past it.
+iptables -N "$HOST_CHAIN"
+iptables -A "$HOST_CHAIN" -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+iptables -A "$HOST_CHAIN" -p tcp -d 127.0.0.1 --dport "$api_port" -m conntrack --ctstate DNAT -j ACCEPT
+iptables -A "$HOST_CHAIN" -j DROP
+iptables -I INPUT -i "$HOST_VETH" -j "$HOST_CHAIN" -m comment --comment "$(api_dnat_comment)"
+iptables -I FORWARD -i "$HOST_VETH" -j DROP -m comment --comment "$(api_dnat_comment)"
 node_api=https://$HOST_IP:$api_port
 
 # --- identities: the kubelet, kube-proxy, kube-router ----------------------

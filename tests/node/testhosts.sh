@@ -17,9 +17,10 @@
 #                 an empty answer for any other type
 # A TCP listener sends one line "<address>:<port>\n" on accept and closes.
 # The hosts route 10.88.0.0/24 (the pods) back via 10.87.1.1. In the node's
-# namespace, packets from the pods look up table 188 (ip rule), which holds
-# the three addresses via 10.87.1.2 and a blackhole default. Nothing is
-# done in the machine's own network namespace.
+# namespace, packets from the pods look up the node's own routes (no
+# default there), then table 188 (ip rules), which holds the three
+# addresses via 10.87.1.2 and a blackhole default. Nothing is done in the
+# machine's own network namespace.
 #
 # The listeners run in the hosts' namespace, their pid files and logs in
 # ${KAGE_CLUSTER_DIR:-<repo>/.cluster-node}/testhosts/; the DNS server is
@@ -65,9 +66,21 @@ inth() { ip -n "$th" "$@"; }
 innode() { ip -n "$node" "$@"; }
 netns_exists() { [ -e "/run/netns/$1" ]; }
 
+# The node's own routes come first (pods, the machine's veth, the test
+# hosts' veth), without a default: the node has none, and a lookup from a
+# pod that finds nothing there goes on to table 188. Without this, a packet
+# whose source is in the pod range but that is bound for the cluster (the
+# node's probes to a pod leave from the routed veths' gateway address,
+# 10.88.0.1; pods reach the API server through its DNAT to 10.87.0.1)
+# would meet table 188's blackhole.
+MAIN_PRIO=1000
+TABLE_PRIO=1001
 # rule_present: whether the node's namespace sends the pods to table 188.
 rule_present() {
-	innode rule show | grep -Eq "from ${POD_CIDR//./\\.} lookup $TABLE( |\$)"
+	innode rule show | grep -Eq "^$TABLE_PRIO:.*from ${POD_CIDR//./\\.} lookup $TABLE( |\$)"
+}
+main_rule_present() {
+	innode rule show | grep -Eq "^$MAIN_PRIO:.*lookup main suppress_prefixlength 0"
 }
 
 # running NAME: prints the pid of listener NAME if the process in its pid
@@ -158,7 +171,8 @@ up() {
 	done
 	inth route replace "$POD_CIDR" via "$NODE_SIDE" dev eth0
 	innode route replace blackhole default table "$TABLE"
-	rule_present || innode rule add from "$POD_CIDR" lookup "$TABLE"
+	main_rule_present || innode rule add priority "$MAIN_PRIO" lookup main suppress_prefixlength 0
+	rule_present || innode rule add priority "$TABLE_PRIO" from "$POD_CIDR" lookup "$TABLE"
 
 	for p in "${WEB_PORTS[@]}"; do tcp+=("$WEB:$p"); done
 	for p in "${ALT_PORTS[@]}"; do tcp+=("$ALT:$p"); done
@@ -200,7 +214,10 @@ down() {
 	fi
 	if netns_exists "$node"; then
 		while rule_present; do
-			innode rule del from "$POD_CIDR" lookup "$TABLE"
+			innode rule del priority "$TABLE_PRIO" from "$POD_CIDR" lookup "$TABLE"
+		done
+		while main_rule_present; do
+			innode rule del priority "$MAIN_PRIO" lookup main suppress_prefixlength 0
 		done
 		innode route flush table "$TABLE" 2>/dev/null || true
 		# Gone with the hosts' namespace unless that was already gone.
