@@ -11,6 +11,11 @@
 export KAGE_CLUSTER_DIR=${KAGE_CLUSTER_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/.cluster-node}
 . "$(dirname "${BASH_SOURCE[0]}")/../cluster/lib.sh"
 node_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+log() { echo "node: $*" >&2; }
+die() {
+	echo "node: $*" >&2
+	exit 1
+}
 
 NODE_NAME=kage-node
 NODE_NETNS=kage-node
