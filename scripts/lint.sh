@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-mapfile -t src < <(find controller tests/unit tests/fuzz bench -name '*.[ch]' 2>/dev/null | sort)
+mapfile -t src < <(find controller tests/unit tests/fuzz tests/node bench -name '*.[ch]' 2>/dev/null | sort)
 fail=0
 
 if ! clang-format --dry-run --Werror "${src[@]}"; then

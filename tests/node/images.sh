@@ -118,12 +118,14 @@ trap 'rm -rf "$tmp"' EXIT
 say "building pause"
 cc -static -O2 -s -std=c17 -Wall -Wextra -Werror -o "$tmp/pause" "$here/pause.c"
 
-say "building CoreDNS $version (cold: a few minutes)"
+say "building CoreDNS $version (with a cold Go build cache: up to ten minutes)"
 (
 	cd "$here/coredns"
 	CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath -ldflags '-s -w' -o "$tmp/coredns" .
 )
-"$tmp/coredns" -version | grep -q "^CoreDNS-$version\$" || die "the CoreDNS built does not say it is $version"
+# Read whole: grep -q stopping early would fail the pipe with SIGPIPE.
+said=$("$tmp/coredns" -version)
+grep -qx "CoreDNS-$version" <<<"$said" || die "the CoreDNS built says it is not $version: $said"
 
 py() { python3 "$here/oci_archive.py" "$@"; }
 
