@@ -11,7 +11,9 @@ otherwise, with one more label (a field of the pod's form) and annotation
 - a spec change still replaces it, and the new pod has the new form;
 - an edit of a kage-set label on the live pod is still undone by
   replacement;
-- back on the first build (a downgrade), the pod of the second stays too.
+- back on the first build (a downgrade), the pod of the second stays too;
+- a pod whose record was lost is kept (and recorded again) only by a
+  build that renders it exactly so, and replaced by the other.
 """
 
 import re
@@ -132,3 +134,50 @@ def test_an_upgrade_that_renders_pods_otherwise_keeps_running_sandboxes(
     assert "deletionTimestamp" not in pod["metadata"]
     assert pod["metadata"]["labels"][RENDERING] == "next"
     assert record_of(kubectl, ns, "keeper") == kept
+
+
+def forget_record(kubectl, ns, name):
+    """What a status cleared or restored without its record looks like, as
+    only an administrator (or kage) may write it."""
+    kubectl.run("-n", ns, "patch", "sandbox", name, "--subresource=status", "--type=merge",
+                "-p", '{"status":{"podRecord":null}}')
+    assert record_of(kubectl, ns, name) is None
+
+
+def test_a_pod_whose_record_was_lost_is_kept_only_when_it_is_what_kage_renders(
+        kubectl, kage, make_namespace, next_build, tmp_path):
+    ns = make_namespace("sbx", RESTRICTED)
+    key = f"{ns}/unrecorded"
+    create_ready(kubectl, ns, "unrecorded")
+    uid = kubectl.json("-n", ns, "get", "pod", "unrecorded")["metadata"]["uid"]
+    record = wait_recorded(kubectl, ns, "unrecorded", uid)
+
+    # The same build: the pod is what it renders, so it stays and is recorded again.
+    assert kage.stop() == 0
+    try:
+        forget_record(kubectl, ns, "unrecorded")
+    finally:
+        kage.start()
+        kage.wait_synced()
+    assert wait_recorded(kubectl, ns, "unrecorded", uid) == record
+    assert kubectl.json("-n", ns, "get", "pod", "unrecorded")["metadata"]["uid"] == uid
+
+    # A build that renders it otherwise does not take it on its own word.
+    assert kage.stop() == 0
+    nxt = Controller(kage.kubeconfig, tmp_path / "next.log", "--http-addr",
+                     f"127.0.0.1:{free_port()}", "--log-level", "debug", binary=next_build)
+    try:
+        forget_record(kubectl, ns, "unrecorded")
+        nxt.start()
+        nxt.wait_synced()
+        new = wait_replaced(kubectl, ns, "unrecorded", uid, "the unrecorded pod to be replaced")
+        assert verdicts(nxt, key)[0] == "render"
+        assert [line["because"] for line in replacements(nxt, key)] == ["the spec changed"]
+        assert new["metadata"]["labels"][RENDERING] == "next"
+        wait_recorded(kubectl, ns, "unrecorded", new["metadata"]["uid"])
+        wait_reason(kubectl, ns, "unrecorded", "SandboxReady", timeout=CONVERGE)
+    finally:
+        code = nxt.stop()
+        kage.start()
+        kage.wait_synced()
+    assert code == 0, f"the second build exited {code}; log tail:\n{nxt.log()[-3000:]}"
