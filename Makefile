@@ -42,7 +42,7 @@ UNIT_SRC    := $(sort $(wildcard tests/unit/test_*.c))
 SAN_FLAGS   := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
 .PHONY: all deps build-cluster test test-unit test-asan test-e2e test-gitops image test-image test-fuzz \
-        release test-release \
+        release test-release render-next \
         test-security test-faults test-faults-short test-helm chart \
         lint run up down \
         cluster-up cluster-down clean node-build node-up node-down test-node
@@ -63,6 +63,18 @@ build-asan/%.o: %.c | $(LIBS_STAMP)
 bin/kage-controller: build/controller/main.o $(LIB_SRC:%.c=build/%.o)
 	@mkdir -p bin
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# A second build that renders pods otherwise (KAGE_RENDER_NEXT: one more
+# label and annotation), for the e2e test of an upgrade; never shipped.
+build/render-next/render.o: controller/reconcile/render.c | $(LIBS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -DKAGE_RENDER_NEXT -MMD -MP -c $< -o $@
+
+build/render-next/kage-controller: build/controller/main.o build/render-next/render.o \
+		$(filter-out build/controller/reconcile/render.o,$(LIB_SRC:%.c=build/%.o))
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+render-next: build/render-next/kage-controller
 
 bin/asan/kage-controller: build-asan/controller/main.o $(LIB_SRC:%.c=build-asan/%.o)
 	@mkdir -p bin/asan

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "reconcile/podrecord.h"
 #include "reconcile/render.h"
 #include "reconcile/selector.h"
 
@@ -67,6 +68,23 @@ static bool remove_pod(struct reconcile *r, struct reconcile_action *act)
     return reconcile__delete_exactly(r, act, WAIT_POD_DELETE, RES_POD, r->name, obs->uid);
 }
 
+/* The live pod is what kage renders now for what the Sandbox and its class
+ * say now: from here on it is judged by this record of it, whatever a
+ * later kage renders. Written with the status, unless it says so already. */
+static void take_record(struct reconcile *r, const struct pod_obj *obs)
+{
+    struct podrecord *rec = &r->record;
+    memset(rec, 0, sizeof(*rec));
+    snprintf(rec->uid, sizeof(rec->uid), "%s", obs->uid);
+    rec->version = PODRECORD_VERSION;
+    memcpy(rec->form, obs->live_hash, sizeof(rec->form));
+    memcpy(rec->inputs, r->inputs_hash, sizeof(rec->inputs));
+    struct podrecord was;
+    r->record_new = podrecord_read(json_object_get(r->sbx, "status"), &was) != 0 ||
+                    strcmp(was.uid, rec->uid) != 0 || was.version != rec->version ||
+                    strcmp(was.form, rec->form) != 0 || strcmp(was.inputs, rec->inputs) != 0;
+}
+
 /* The pod as the cache shows it, against the rendered one: true with a
  * request in act, false when there is nothing (more) to do here. */
 static bool make_pod(struct reconcile *r, struct reconcile_action *act)
@@ -111,25 +129,41 @@ static bool make_pod(struct reconcile *r, struct reconcile_action *act)
         return false; /* its deletion event brings the next reconcile */
     if (strcmp(obs->sandbox, r->name) != 0)
         return replace_pod(r, act, obs->uid, "its kage.dev/sandbox label was changed");
-    if (strcmp(obs->spec_hash, want) != 0) {
-        /* The spec changed (or the pod was edited): pods are immutable
-         * where it matters, so the sandbox gets a new one. */
-        return replace_pod(r, act, obs->uid, "the spec changed");
-    }
-    /* The annotation is the pod's own word; what it runs is compared with
-     * what kage renders, so a pod edited in place (image, resources,
-     * labels) or made by someone else with kage's annotation and owner is
-     * replaced, not adopted. */
-    char live[SPEC_HASH_LEN + 1];
-    if (observed_pod_form_hash(r->pod, live) != 0) {
-        r->outcome = outcome_retry();
-        return false;
-    }
+    struct podrecord rec;
+    bool recorded = podrecord_read(json_object_get(r->sbx, "status"), &rec) == 0;
+    enum podrecord_verdict v =
+        podrecord_judge(recorded ? &rec : NULL, obs->uid, obs->live_hash, r->inputs_hash);
+    log_debug("pod judged by its record", "{s:s, s:s}", "sandbox", r->key, "verdict",
+              podrecord_verdict_name(v));
     struct sbx_memory *m = r->mem;
-    if (strcmp(obs->live_hash, live) == 0) {
+    if (v == PODRECORD_KEEP) {
+        /* As kage made it, from what the Sandbox and its class say now:
+         * it stays, even when this kage would render it otherwise. */
         if (m)
             m->drift_hash[0] = '\0';
         return false;
+    }
+    if (v == PODRECORD_RENDER) {
+        if (strcmp(obs->spec_hash, want) != 0) {
+            /* The spec changed (or the pod was edited): pods are immutable
+             * where it matters, so the sandbox gets a new one. */
+            return replace_pod(r, act, obs->uid, "the spec changed");
+        }
+        /* The annotation is the pod's own word; what it runs is compared
+         * with what kage renders, so a pod edited in place (image,
+         * resources, labels) or made by someone else with kage's
+         * annotation and owner is replaced, not adopted. */
+        char live[SPEC_HASH_LEN + 1];
+        if (observed_pod_form_hash(r->pod, live) != 0) {
+            r->outcome = outcome_retry();
+            return false;
+        }
+        if (strcmp(obs->live_hash, live) == 0) {
+            if (m)
+                m->drift_hash[0] = '\0';
+            take_record(r, obs);
+            return false;
+        }
     }
     if (m && strcmp(m->drift_hash, want) == 0) {
         /* Its replacement differs too: not an edit but the cluster. */

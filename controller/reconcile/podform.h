@@ -17,7 +17,9 @@
  * missing hostNetwork is false, a missing automountServiceAccountToken true), quantities by value
  * ("1000m" is "1"), probes by what kage sets in them, so a pod read back digests as rendered.
  * Fields the cluster adds or owns (tolerations, node selector and name, scheduling, DNS, service
- * account name, annotations) are left out. New reference (caller decrefs), NULL on ENOMEM.
+ * account name, annotations) are left out. Its digest is recorded in Sandboxes' status: any change
+ * to what this reads bumps PODRECORD_VERSION (podrecord.h). New reference (caller decrefs), NULL on
+ * ENOMEM.
  */
 json_t *podform_of(const json_t *pod);
 

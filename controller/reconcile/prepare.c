@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "reconcile/class.h"
+#include "reconcile/podrecord.h"
 #include "reconcile/reconcile.h"
 #include "reconcile/render.h"
 #include "reconcile/sbxstatus.h"
@@ -196,6 +197,12 @@ int reconcile_init(struct reconcile *r, const struct reconcile_env *env, struct 
         class_spec = json_loads(cls->spec, JSON_ALLOW_NUL, &e);
         if (!class_spec)
             return -ENOMEM;
+    }
+    /* What shapes the pod as written, before the class fills it in. */
+    if (podrecord_inputs(json_object_get(r->sbx, "spec"), cls ? cls->name : NULL, class_spec,
+                         env->runtime_class, r->inputs_hash) != 0) {
+        json_decref(class_spec);
+        return -ENOMEM;
     }
     struct class_verdict v;
     int rc = class_apply(r->sbx, class_spec, cls ? cls->name : NULL, &v);

@@ -19,6 +19,7 @@
 #include "reconcile/memory.h"
 #include "reconcile/observed.h"
 #include "reconcile/outcome.h"
+#include "reconcile/podrecord.h"
 #include "reconcile/validate.h"
 
 #define RECONCILE_KEY_MAX 512 /* "namespace/name", as the work queue's keys */
@@ -148,6 +149,9 @@ struct reconcile {
     json_t *body; /* the body of the request in flight, when built for it */
     char baseline_hash[SPEC_HASH_LEN + 1];
     char policy_hash[SPEC_HASH_LEN + 1];
+    char inputs_hash[SPEC_HASH_LEN + 1]; /* podrecord_inputs of the Sandbox; "" unrendered */
+    struct podrecord record;             /* the pod's new record, when record_new */
+    bool record_new;                     /* the status takes record in place of its own */
     enum reconcile_step step;
     enum reconcile_wait wait;
     struct outcome outcome;

@@ -355,6 +355,18 @@ json_t *render_pod(const json_t *sandbox, const struct render_opts *o)
         goto fail;
     }
     json_decref(ours);
+#ifdef KAGE_RENDER_NEXT
+    /* Only in the second build the upgrade test makes (make render-next):
+     * a kage that renders pods otherwise, in a field of the form (a label)
+     * and one outside it (an annotation), never a setting users have. */
+    if (json_object_set_new(labels, "kage.dev/rendering", json_string("next")) ||
+        json_object_set_new(annotations, "kage.dev/rendering", json_string("next"))) {
+        json_decref(labels);
+        json_decref(annotations);
+        json_decref(container);
+        goto fail;
+    }
+#endif
     pod = json_pack(
         "{s:s, s:s, s:{s:s, s:s, s:o, s:o, s:o}, s:{s:s, s:s, s:i, s:b, s:b, s:b, s:b, s:b, "
         "s:{s:b, s:I, s:I, s:{s:s}}, s:[o]}}",

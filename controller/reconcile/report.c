@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "reconcile/podrecord.h"
 #include "reconcile/reconcile.h"
 #include "reconcile/render.h"
 #include "reconcile/sbxstatus.h"
@@ -160,8 +161,18 @@ bool reconcile__status(struct reconcile *r, struct reconcile_action *act)
         .expired = r->expired && !r->delete_sandbox,
         .expires_at = r->expires_at[0] ? r->expires_at : NULL,
     };
+    /* The pod's record outlives the pod: a pod that appears in its place
+     * is judged against it, never taken on its own word. */
+    json_t *record = r->record_new ? podrecord_json(&r->record)
+                                   : json_incref(json_object_get(old, PODRECORD_FIELD));
+    if (r->record_new && !record) {
+        r->outcome = outcome_retry();
+        return true;
+    }
+    f.pod_record = json_is_object(record) ? record : NULL;
     sbxstatus_time(r->env->wall(r->env->arg), now, sizeof(now));
     json_t *neu = sbxstatus_render(old, r->generation, r->name, &f, now);
+    json_decref(record);
     if (!neu) {
         r->outcome = outcome_retry();
         return true;

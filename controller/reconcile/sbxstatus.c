@@ -294,7 +294,9 @@ json_t *sbxstatus_render(const json_t *old_status, int64_t generation, const cha
         json_decref(st);
         return NULL;
     }
-    if (f->expires_at && json_object_set_new(st, "expiresAt", json_string(f->expires_at)) != 0) {
+    if ((f->expires_at && json_object_set_new(st, "expiresAt", json_string(f->expires_at)) != 0) ||
+        (f->pod_record &&
+         json_object_set_new(st, "podRecord", json_deep_copy(f->pod_record)) != 0)) {
         json_decref(st);
         return NULL;
     }

@@ -34,6 +34,7 @@ struct status_facts {
     bool paused;               /* spec.paused: no pod is wanted */
     bool expired;              /* the lifetime ended and shutdownPolicy is Retain */
     const char *expires_at;    /* RFC 3339 end of the lifetime, or NULL */
+    const json_t *pod_record;  /* status.podRecord as it is to be (podrecord.h), or NULL */
 };
 
 /*
@@ -44,7 +45,7 @@ struct status_facts {
  * person; neither once settled (Running, Paused, Succeeded, Expired).
  * lastTransitionTime is kept from old_status while a condition's status
  * stays the same, else now. Also podName, podIP, nodeName, startTime (with
- * a pod) and expiresAt. old_status may be NULL. New
+ * a pod), expiresAt and podRecord (copied). old_status may be NULL. New
  * reference, NULL on ENOMEM.
  */
 json_t *sbxstatus_render(const json_t *old_status, int64_t generation, const char *pod_name,

@@ -126,9 +126,10 @@ def service_account_kubectl(kubectl, cluster_env, tmp_path):
 CONTROLLER = Path(os.environ.get("KAGE_CONTROLLER", REPO / "bin" / "kage-controller"))
 
 
-def controller_command(*args):
-    """The controller's command line, under KAGE_E2E_WRAPPER (e.g. valgrind) if set."""
-    cmd = [str(CONTROLLER), *args]
+def controller_command(*args, binary=None):
+    """The controller's command line (of binary, else CONTROLLER), under
+    KAGE_E2E_WRAPPER (e.g. valgrind) if set."""
+    cmd = [str(binary or CONTROLLER), *args]
     wrapper = os.environ.get("KAGE_E2E_WRAPPER")
     return wrapper.split() + cmd if wrapper else cmd
 
@@ -257,8 +258,9 @@ class Controller:
     --allow-no-class; strict=True runs it as shipped, where a Sandbox no
     class applies to gets no pod (test_tenancy.py)."""
 
-    def __init__(self, kubeconfig, log_path, *args, strict=False, cgroup=None):
+    def __init__(self, kubeconfig, log_path, *args, strict=False, cgroup=None, binary=None):
         self.kubeconfig = kubeconfig
+        self.binary = binary  # another build than CONTROLLER, or None
         self.log_path = log_path
         self.args = args
         self.strict = strict
@@ -270,7 +272,8 @@ class Controller:
         self.log_file = open(self.log_path, "a")  # this run's lines start at mark
         mode = () if self.strict else ("--allow-no-class",)
         self.proc = subprocess.Popen(
-            controller_command("--kubeconfig", str(self.kubeconfig), *mode, *self.args),
+            controller_command("--kubeconfig", str(self.kubeconfig), *mode, *self.args,
+                               binary=self.binary),
             stdout=self.log_file, stderr=subprocess.STDOUT,
             preexec_fn=self.cgroup.join if self.cgroup else None)
         return self

@@ -319,6 +319,11 @@ def test_ready_sandbox_reports_where_it_runs(kubectl, kage, make_namespace):
     for c in st["conditions"]:
         assert RFC3339.match(c.pop("lastTransitionTime")), c
     assert pod["status"]["podIP"]
+    record = st.pop("podRecord")
+    assert sorted(record) == ["digestVersion", "formDigest", "inputsDigest", "uid"]
+    assert (record["uid"], record["digestVersion"]) == (pod["metadata"]["uid"], 1)
+    assert re.fullmatch(r"[0-9a-f]{16}", record["formDigest"])
+    assert re.fullmatch(r"[0-9a-f]{16}", record["inputsDigest"])
     assert st == {
         "phase": "Running",
         "observedGeneration": gen,
