@@ -94,7 +94,7 @@ VERSION_STAMP := build/.version
 $(shell mkdir -p build && { echo '$(VERSION) $(REVISION)' | cmp -s - $(VERSION_STAMP) || \
 	echo '$(VERSION) $(REVISION)' >$(VERSION_STAMP); })
 $(foreach d,build build-asan build-fuzz,$(d)/controller/main.o $(d)/controller/metrics.o \
-	$(d)/controller/controller.o $(d)/controller/kube/client.o): $(VERSION_STAMP)
+	$(d)/controller/controller.o $(d)/controller/kube/client.o $(d)/controller/options.o): $(VERSION_STAMP)
 
 deps:
 	@scripts/deps.sh

@@ -34,6 +34,8 @@ struct status_facts {
     bool paused;               /* spec.paused: no pod is wanted */
     bool expired;              /* the lifetime ended and shutdownPolicy is Retain */
     const char *expires_at;    /* RFC 3339 end of the lifetime, or NULL */
+    const char *gate_note;     /* why the pod has no policy gate, added to NetworkIsolated's
+                                  message; NULL to say nothing */
 };
 
 /*
