@@ -23,15 +23,20 @@ COPY scripts/libs.sh scripts/
 RUN scripts/libs.sh
 COPY Makefile ./
 COPY controller/ controller/
+COPY gate/ gate/
 ARG VERSION=0.1.0
 ARG REVISION=unknown
-RUN make -j"$(nproc)" VERSION="$VERSION" REVISION="$REVISION" bin/kage-controller
-# /out becomes the runtime root: the stripped binary, every library ldd
+RUN make -j"$(nproc)" VERSION="$VERSION" REVISION="$REVISION" bin/kage-controller bin/kage-gate
+# /out becomes the runtime root: the stripped binaries (kage-gate, the
+# sandbox pods' init container, is static: a dynamic one fails the build),
+# every library ldd
 # resolves (copied as regular files under the path the loader searches) and
 # the program interpreter. A library ldd cannot find fails the build.
 RUN set -eu; \
     mkdir -p /out/etc/ssl/certs; \
     strip --strip-unneeded -o /out/kage-controller bin/kage-controller; \
+    strip --strip-unneeded -o /out/kage-gate bin/kage-gate; \
+    if readelf -l bin/kage-gate | grep -q interpreter; then exit 1; fi; \
     if ldd bin/kage-controller | grep 'not found'; then exit 1; fi; \
     ldd bin/kage-controller \
       | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' \
@@ -48,7 +53,7 @@ RUN set -eu; \
     printf 'os\t%s\t%s\n' "$ID" "$VERSION_ID" >/sbom/packages.tsv; \
     fmt='${Package}\t${Version}\t${source:Package}\t${source:Version}\t${Architecture}'; \
     cd /out; find . ! -type d -printf '/%P\n' | sort | while read -r f; do \
-      [ "$f" != /kage-controller ] || continue; \
+      case "$f" in /kage-controller|/kage-gate) continue;; esac; \
       if [ "$f" = /etc/ssl/certs/ca-certificates.crt ]; then pkg=ca-certificates; \
       else pkg=; for p in "$f" "/usr$f" "$(readlink -f "$f")" "$(readlink -f "/usr$f")"; do \
         pkg=$(dpkg-query -S "$p" 2>/dev/null | head -n1 | cut -d: -f1) && [ -n "$pkg" ] && break; done; fi; \

@@ -47,7 +47,7 @@ SAN_FLAGS   := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-san
         lint run up down \
         cluster-up cluster-down clean node-build node-up node-down test-node
 
-all: bin/kage-controller
+all: bin/kage-controller bin/kage-gate
 
 $(LIBS_STAMP): scripts/libs.sh
 	@scripts/libs.sh
@@ -76,6 +76,14 @@ build/render-next/kage-controller: build/controller/main.o build/render-next/ren
 
 render-next: build/render-next/kage-controller
 
+# kage-gate, the sandbox pods' init container, ships in the controller's
+# image, which is FROM scratch: linked statically, it needs no library.
+GATE_SRC    := gate/main.c gate/canary.c
+
+bin/kage-gate: $(GATE_SRC:%.c=build/%.o)
+	@mkdir -p bin
+	$(CC) $(CFLAGS) -static -o $@ $^
+
 bin/asan/kage-controller: build-asan/controller/main.o $(LIB_SRC:%.c=build-asan/%.o)
 	@mkdir -p bin/asan
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
@@ -86,6 +94,10 @@ build/tests/unit/%: build/tests/unit/%.o $(LIB_SRC:%.c=build/%.o)
 build-asan/tests/unit/%: build-asan/tests/unit/%.o $(LIB_SRC:%.c=build-asan/%.o)
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
 
+# The gate's probe, tested on its own against local listeners.
+build/tests/unit/test_gate: build/gate/canary.o
+build-asan/tests/unit/test_gate: build-asan/gate/canary.o
+
 -include $(shell find build build-asan build-fuzz -name "*.d" 2>/dev/null)
 
 # The objects that print the version are rebuilt when it or the commit
@@ -94,7 +106,7 @@ VERSION_STAMP := build/.version
 $(shell mkdir -p build && { echo '$(VERSION) $(REVISION)' | cmp -s - $(VERSION_STAMP) || \
 	echo '$(VERSION) $(REVISION)' >$(VERSION_STAMP); })
 $(foreach d,build build-asan build-fuzz,$(d)/controller/main.o $(d)/controller/metrics.o \
-	$(d)/controller/controller.o $(d)/controller/kube/client.o): $(VERSION_STAMP)
+	$(d)/controller/controller.o $(d)/controller/kube/client.o $(d)/controller/options.o): $(VERSION_STAMP)
 
 deps:
 	@scripts/deps.sh

@@ -547,6 +547,7 @@ int controller_run(const struct controller_opts *o, const struct kube_config *cf
                               .runtime_class = c.opts.runtime_class,
                               .identity = c.identity,
                               .require_class = c.opts.require_class,
+                              .gate = c.opts.gate,
                               .workers = c.opts.workers};
     c.workers = workers_new(&wo);
     if (!c.workers || informer_start(c.sandboxes) || informer_start(c.pods) ||

@@ -6,18 +6,20 @@
 #define KAGE_CONTROLLER_H
 
 #include "kube/config.h"
+#include "reconcile/gate.h"
 
 #include <stdbool.h>
 
 struct controller_opts {
-    const char *runtime_class;   /* runtimeClassName of sandbox pods */
-    unsigned workers;            /* Sandboxes reconciled at once; 0 = 32 */
-    const char *http_addr;       /* /healthz, /readyz, /metrics; NULL or "" = none */
-    const char *probe_addr;      /* /healthz, /readyz alone; NULL or "" = none */
-    bool leader_elect;           /* reconcile only while holding the Lease */
-    bool require_class;          /* a Sandbox no class applies to gets no pod */
-    const char *lease_namespace; /* the Lease's namespace */
-    const char *lease_name;      /* the Lease's name */
+    const char *runtime_class;      /* runtimeClassName of sandbox pods */
+    unsigned workers;               /* Sandboxes reconciled at once; 0 = 32 */
+    const char *http_addr;          /* /healthz, /readyz, /metrics; NULL or "" = none */
+    const char *probe_addr;         /* /healthz, /readyz alone; NULL or "" = none */
+    bool leader_elect;              /* reconcile only while holding the Lease */
+    bool require_class;             /* a Sandbox no class applies to gets no pod */
+    const char *lease_namespace;    /* the Lease's namespace */
+    const char *lease_name;         /* the Lease's name */
+    const struct gate_config *gate; /* the policy gate of sandbox pods */
 };
 
 /* Runs the controller on the default loop until a signal stops it.

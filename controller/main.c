@@ -3,7 +3,9 @@
  * main.c - kage-controller's entry point: reads flags and configuration and
  * hands over. Exit codes: 0 done, 1 runtime failure, 2 bad flags or config.
  */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "controller.h"
@@ -47,6 +49,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "kage-controller: %s\n", err);
         return 2;
     }
+    /* The gate's canary is the API service the pods reach, which the
+     * kubelet gives this pod too; out of the cluster it is unknown, and
+     * every sandbox pod gets the gate (see SECURITY.md). */
+    struct gate_config gate = {.image = opts.gate_image};
+    const char *svc_host = getenv("KUBERNETES_SERVICE_HOST");
+    const char *svc_port = getenv("KUBERNETES_SERVICE_PORT");
+    if (cfg.source && strcmp(cfg.source, "in-cluster") == 0 && svc_host && svc_port &&
+        strlen(svc_host) < sizeof(gate.canary_host)) {
+        char *end;
+        errno = 0;
+        long port = strtol(svc_port, &end, 10);
+        if (!errno && end != svc_port && !*end && port > 0 && port < 65536) {
+            snprintf(gate.canary_host, sizeof(gate.canary_host), "%s", svc_host);
+            gate.canary_port = (int)port;
+        }
+    }
     int rc;
     if (opts.watch) {
         rc = watchcmd_run(&opts, &cfg);
@@ -65,7 +83,15 @@ int main(int argc, char **argv)
                     ? cfg.namespace
                     : "kage-system",
             .lease_name = opts.lease_name,
+            .gate = &gate,
         };
+        if (gate.canary_port > 0)
+            log_info("policy gate", "{s:s, s:s, s:i}", "image", gate.image, "canaryHost",
+                     gate.canary_host, "canaryPort", gate.canary_port);
+        else
+            log_info("policy gate", "{s:s, s:s}", "image", gate.image, "canary",
+                     "unknown out of the cluster: every sandbox pod not turned off by its class "
+                     "gets the gate");
         rc = controller_run(&co, &cfg);
     }
     kube_config_free(&cfg);

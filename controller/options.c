@@ -16,6 +16,7 @@ enum {
     OPT_KUBECONFIG = 256,
     OPT_CONTEXT,
     OPT_RUNTIME_CLASS,
+    OPT_GATE_IMAGE,
     OPT_LOG_LEVEL,
     OPT_WATCH,
     OPT_NAMESPACE,
@@ -38,6 +39,7 @@ static const struct option long_opts[] = {
     {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
     {"context", required_argument, NULL, OPT_CONTEXT},
     {"default-runtime-class", required_argument, NULL, OPT_RUNTIME_CLASS},
+    {"gate-image", required_argument, NULL, OPT_GATE_IMAGE},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"http-addr", required_argument, NULL, OPT_HTTP_ADDR},
     {"probe-addr", required_argument, NULL, OPT_PROBE_ADDR},
@@ -67,6 +69,9 @@ void options_usage(void *stream, const char *prog)
         "  --kubeconfig PATH              kubeconfig to use (default: $KUBECONFIG, else in-cluster)\n"
         "  --context NAME                 kubeconfig context (default: its current-context)\n"
         "  --default-runtime-class NAME   runtimeClassName for sandbox pods (default: kata-fc)\n"
+        "  --gate-image IMAGE             image of kage-gate, the init container that holds a sandbox\n"
+        "                                 back until its egress policy is enforced: this image\n"
+        "                                 (default: localhost/kage-controller:" KAGE_VERSION ")\n"
         "  --log-level LEVEL              debug, info, warn or error (default: info)\n"
         "  --log-format FORMAT            json (default) or text\n"
         "  --http-addr ADDR               serve /metrics, /healthz, /readyz (default: 127.0.0.1:8081; \"\" = off)\n"
@@ -107,6 +112,7 @@ int options_parse(struct options *opts, int argc, char **argv, char *err, size_t
 {
     memset(opts, 0, sizeof(*opts));
     opts->default_runtime_class = "kata-fc";
+    opts->gate_image = "localhost/kage-controller:" KAGE_VERSION;
     opts->log_level = "info";
     opts->log_format = "json";
     opts->http_addr = "127.0.0.1:8081";
@@ -141,6 +147,17 @@ int options_parse(struct options *opts, int argc, char **argv, char *err, size_t
                 return -1;
             }
             opts->default_runtime_class = optarg;
+            break;
+        case OPT_GATE_IMAGE:
+            /* The gate is what keeps a sandbox's code from running before
+             * its policy is enforced: a class turns it off, not the flag. */
+            if (optarg[0] == '\0') {
+                snprintf(err, errlen,
+                         "--gate-image must not be empty (a SandboxClass turns the gate off "
+                         "with spec.egress.policyGate: Disabled)");
+                return -1;
+            }
+            opts->gate_image = optarg;
             break;
         case OPT_LOG_LEVEL:
             if (strcmp(optarg, "debug") && strcmp(optarg, "info") && strcmp(optarg, "warn") &&

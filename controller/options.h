@@ -17,6 +17,7 @@ struct options {
     const char *kubeconfig;            /* NULL: $KUBECONFIG, then in-cluster */
     const char *context;               /* NULL: the kubeconfig's current-context */
     const char *default_runtime_class; /* runtimeClassName when the class names none */
+    const char *gate_image;            /* the image of sandbox pods' policy gate (kage-gate) */
     const char *log_level;             /* "debug", "info", "warn", "error" */
     const char *log_format;            /* "json" or "text" */
     const char *http_addr;             /* /healthz, /readyz, /metrics; "" = off */

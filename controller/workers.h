@@ -16,6 +16,7 @@
 #include "ledger.h"
 #include "metrics.h"
 #include "queue.h"
+#include "reconcile/gate.h"
 
 struct workers;
 
@@ -33,10 +34,11 @@ struct workers_opts {
     const struct informer *all_policies; /* every NetworkPolicy, kage's or not */
     const struct informer *classes;
     const struct informer *namespaces;
-    const char *runtime_class; /* the default runtimeClassName */
-    const char *identity;      /* reportingInstance of Events */
-    bool require_class;        /* a Sandbox no class applies to gets no pod */
-    unsigned workers;          /* Sandboxes reconciled at once */
+    const char *runtime_class;      /* the default runtimeClassName */
+    const char *identity;           /* reportingInstance of Events */
+    bool require_class;             /* a Sandbox no class applies to gets no pod */
+    unsigned workers;               /* Sandboxes reconciled at once */
+    const struct gate_config *gate; /* the policy gate of sandbox pods */
 };
 
 /* New workers, not started; NULL on ENOMEM. */

@@ -9,8 +9,8 @@ turned into template text:
 
   namespace            every "kage-system" (metadata, RoleBinding subjects,
                        the ServiceAccount name in the admission policies' CEL)
-  image.*, replicas,   the Deployment's container and replica count
-  resources
+  image.*, replicas,   the Deployment's container (and its --gate-image, the
+  resources            same image) and replica count
   runtimeClassName     the controller's --default-runtime-class and the
                        default SandboxClass's runtimeClassName
   logFormat, logLevel  --log-format / --log-level, added when not the default
@@ -135,6 +135,12 @@ def deployment(obj):
                     "{{ .Values.image.tag | default .Chart.AppVersion }}\n", "image")
     text = sub_once(text, f"imagePullPolicy: {c['imagePullPolicy']}\n",
                     "imagePullPolicy: {{ .Values.image.pullPolicy }}\n", "imagePullPolicy")
+    gate = [a for a in c["args"] if a.startswith("--gate-image=")]
+    if gate != [f"--gate-image={image}"]:
+        die(f"the Deployment's --gate-image is not its own image {image}")
+    text = sub_once(text, f"- --gate-image={image}\n",
+                    "- --gate-image={{ .Values.image.repository }}:"
+                    "{{ .Values.image.tag | default .Chart.AppVersion }}\n", "gate image")
     arg = f"- {rc[0]}\n"
     m = re.search(r"^( *)" + re.escape(arg), text, re.M)
     if not m:

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-mapfile -t src < <(find controller tests/unit tests/fuzz tests/node bench -name '*.[ch]' 2>/dev/null | sort)
+mapfile -t src < <(find controller gate tests/unit tests/fuzz tests/node bench -name '*.[ch]' 2>/dev/null | sort)
 fail=0
 
 if ! clang-format --dry-run --Werror "${src[@]}"; then
@@ -21,7 +21,7 @@ if grep -nE "$banned" "${src[@]}"; then
 fi
 
 if ! cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability,performance \
-	--inline-suppr --suppress=missingIncludeSystem -I controller controller tests/unit; then
+	--inline-suppr --suppress=missingIncludeSystem -I controller controller gate tests/unit; then
 	echo "lint: cppcheck findings above" >&2
 	fail=1
 fi

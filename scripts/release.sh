@@ -82,8 +82,12 @@ images:
     newTag: "${VERSION}"
 EOF
 "$kubectl" kustomize "$kdir" >"$work/rendered.yaml"
+# kustomize's images: rewrites container images only; the controller's
+# --gate-image argument names the same image (its kage-gate).
+sed -i "s|^\( *- --gate-image=\)localhost/kage-controller:.*\$|\1$image|" "$work/rendered.yaml"
 python3 "$repo/scripts/release.py" manifest "$VERSION" "$REVISION" <"$work/rendered.yaml" >"$out/install.yaml"
 grep -q "image: $image\$" "$out/install.yaml" || die "install.yaml does not run $image"
+grep -q -- "- --gate-image=$image\$" "$out/install.yaml" || die "install.yaml's --gate-image is not $image"
 say "install.yaml: $(grep -c '^kind:' "$out/install.yaml") objects"
 
 # --- the image -----------------------------------------------------------------

@@ -14,6 +14,7 @@
 
 #include <openssl/evp.h>
 
+#include "reconcile/gate.h"
 #include "reconcile/podform.h"
 #include "utf8.h"
 
@@ -120,6 +121,7 @@ static json_t *find_named(json_t *arr, const char *key, const char *name)
  * annotations, deletionTimestamp, resourceVersion, name, namespace, spec,
  * containers, image, nodeName, status, phase, conditions, type, reason,
  * message, podIP, startTime, containerStatuses, state, waiting, terminated,
+ * initContainers, initContainerStatuses,
  * exitCode, lastTransitionTime, startedAt, and all that podform_of reads)
  * may ever be added; test_observed checks that a full pod
  * decodes the same with and without the cut.
@@ -149,6 +151,12 @@ void *observed_decode_pod(json_t *obj, char *err, size_t errlen)
     json_t *state = json_object_get(cstatus, "state");
     json_t *waiting = json_object_get(state, "waiting");
     json_t *term = json_object_get(state, "terminated");
+    json_t *gate = find_named(json_object_get(spec, "initContainers"), "name", GATE_CONTAINER_NAME);
+    json_t *gstate = json_object_get(
+        find_named(json_object_get(st, "initContainerStatuses"), "name", GATE_CONTAINER_NAME),
+        "state");
+    json_t *gwaiting = json_object_get(gstate, "waiting");
+    json_t *gterm = json_object_get(gstate, "terminated");
     json_t *conds = json_object_get(st, "conditions");
     json_t *ready = find_named(conds, "type", "Ready");
     json_t *sched = find_named(conds, "type", "PodScheduled");
@@ -177,6 +185,10 @@ void *observed_decode_pod(json_t *obj, char *err, size_t errlen)
     pack(&p, F(waiting_message), str(waiting, "message"), MESSAGE_MAX);
     pack(&p, F(term_reason), str(term, "reason"), SHORT_MAX);
     pack(&p, F(term_message), str(term, "message"), MESSAGE_MAX);
+    pack(&p, F(gate_image), str(gate, "image"), MESSAGE_MAX);
+    pack(&p, F(gate_waiting_reason), str(gwaiting, "reason"), SHORT_MAX);
+    pack(&p, F(gate_waiting_message), str(gwaiting, "message"), MESSAGE_MAX);
+    pack(&p, F(gate_term_message), str(gterm, "message"), MESSAGE_MAX);
 
     struct pod_obj *pod = (struct pod_obj *)pack_alloc(&p, sizeof(struct pod_obj));
     if (!pod) {
@@ -198,6 +210,9 @@ void *observed_decode_pod(json_t *obj, char *err, size_t errlen)
     }
     json_int_t code = json_integer_value(json_object_get(term, "exitCode"));
     pod->term_exit_code = (code > INT32_MAX || code < INT32_MIN) ? -1 : (int)code;
+    pod->gate_terminated = gterm != NULL;
+    code = json_integer_value(json_object_get(gterm, "exitCode"));
+    pod->gate_exit_code = (code > INT32_MAX || code < INT32_MIN) ? -1 : (int)code;
     return pod;
 }
 
@@ -447,18 +462,47 @@ json_t *observed_sandbox_json(const struct sandbox_obj *s)
 
 bool observed_pod_same(const struct pod_obj *a, const struct pod_obj *b)
 {
-    const char *const fa[] = {a->uid,         a->owner_uid,   a->sandbox,        a->spec_hash,
-                              a->image,       a->pod_ip,      a->node_name,      a->start_time,
-                              a->reason,      a->message,     a->waiting_reason, a->waiting_message,
-                              a->term_reason, a->term_message};
-    const char *const fb[] = {b->uid,         b->owner_uid,   b->sandbox,        b->spec_hash,
-                              b->image,       b->pod_ip,      b->node_name,      b->start_time,
-                              b->reason,      b->message,     b->waiting_reason, b->waiting_message,
-                              b->term_reason, b->term_message};
+    const char *const fa[] = {a->uid,
+                              a->owner_uid,
+                              a->sandbox,
+                              a->spec_hash,
+                              a->image,
+                              a->pod_ip,
+                              a->node_name,
+                              a->start_time,
+                              a->reason,
+                              a->message,
+                              a->waiting_reason,
+                              a->waiting_message,
+                              a->term_reason,
+                              a->term_message,
+                              a->gate_image,
+                              a->gate_waiting_reason,
+                              a->gate_waiting_message,
+                              a->gate_term_message};
+    const char *const fb[] = {b->uid,
+                              b->owner_uid,
+                              b->sandbox,
+                              b->spec_hash,
+                              b->image,
+                              b->pod_ip,
+                              b->node_name,
+                              b->start_time,
+                              b->reason,
+                              b->message,
+                              b->waiting_reason,
+                              b->waiting_message,
+                              b->term_reason,
+                              b->term_message,
+                              b->gate_image,
+                              b->gate_waiting_reason,
+                              b->gate_waiting_message,
+                              b->gate_term_message};
     for (size_t i = 0; i < sizeof(fa) / sizeof(fa[0]); i++)
         if (strcmp(fa[i], fb[i]) != 0)
             return false;
     return a->term_exit_code == b->term_exit_code && a->terminated == b->terminated &&
+           a->gate_exit_code == b->gate_exit_code && a->gate_terminated == b->gate_terminated &&
            a->deleting == b->deleting && a->ready == b->ready && a->owned == b->owned &&
            a->was_ready == b->was_ready && strcmp(a->live_hash, b->live_hash) == 0 &&
            a->phase == b->phase;

@@ -45,8 +45,15 @@ struct pod_obj {
     const char *waiting_message;
     const char *term_reason; /* OOMKilled, Error, Completed */
     const char *term_message;
+    /* The policy gate's (init container kage-gate), "" without one. */
+    const char *gate_image;
+    const char *gate_waiting_reason; /* ImagePullBackOff... */
+    const char *gate_waiting_message;
+    const char *gate_term_message; /* why it failed, as it wrote it */
     int term_exit_code;
+    int gate_exit_code;
     bool terminated;
+    bool gate_terminated;
     bool deleting;  /* deletionTimestamp set */
     bool ready;     /* condition Ready=True */
     bool was_ready; /* terminated after being Ready: the Ready condition

@@ -121,9 +121,10 @@ static void check_lifetime(struct reconcile *r, bool recorded)
  * unless none is wanted. Returns 0 or -ENOMEM. */
 static int render_children(struct reconcile *r, json_t *sandbox, const json_t *class_spec, bool pod)
 {
-    struct render_opts ro = {r->env->runtime_class, class_spec};
+    struct render_opts ro = {r->env->runtime_class, class_spec, r->env->gate};
     r->baseline = render_baseline(r->ns);
     r->policy = render_policy(sandbox);
+    r->gate = gate_choose(sandbox, class_spec, r->env->gate);
     if (pod)
         r->pod = render_pod(sandbox, &ro);
     if (!r->baseline || !r->policy || (pod && !r->pod) ||

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "reconcile/class.h"
+#include "reconcile/gate.h"
 #include "reconcile/memory.h"
 #include "reconcile/observed.h"
 #include "reconcile/outcome.h"
@@ -73,8 +74,9 @@ struct reconcile_env {
     /* A sandbox became Ready for the first time, seconds after this
      * controller first saw it (its create-to-Ready time). */
     void (*ready)(void *arg, double seconds);
-    const char *runtime_class; /* the default runtimeClassName */
-    bool require_class;        /* no class applies: no pod (fail closed) */
+    const char *runtime_class;      /* the default runtimeClassName */
+    bool require_class;             /* no class applies: no pod (fail closed) */
+    const struct gate_config *gate; /* the policy gate; NULL: none */
 };
 
 enum reconcile_verb {
@@ -166,16 +168,17 @@ struct reconcile {
     char block_reason[64];
     char block_message[1200];
     bool block_is_policy;
-    bool paused;          /* spec.paused */
-    bool expired;         /* the lifetime is over */
-    bool delete_sandbox;  /* expired with shutdownPolicy Delete */
-    bool pod_unwanted;    /* paused, expired or blocked: remove the pod */
-    bool fail_closed;     /* blocked: no pod, the own policy narrowed to nothing */
-    bool foreign_report;  /* the class says: a foreign policy is reported, the pod stays */
-    char foreign[254];    /* a NetworkPolicy not kage's that selects the pod, or "" */
-    char expires_at[32];  /* RFC 3339, "" without a lifetime */
-    int kept_rules;       /* egress rules of the policy kept while blocked */
-    uint64_t deadline_ms; /* the lifetime ends this far ahead; 0: no lifetime */
+    bool paused;           /* spec.paused */
+    bool expired;          /* the lifetime is over */
+    bool delete_sandbox;   /* expired with shutdownPolicy Delete */
+    bool pod_unwanted;     /* paused, expired or blocked: remove the pod */
+    bool fail_closed;      /* blocked: no pod, the own policy narrowed to nothing */
+    bool foreign_report;   /* the class says: a foreign policy is reported, the pod stays */
+    char foreign[254];     /* a NetworkPolicy not kage's that selects the pod, or "" */
+    char expires_at[32];   /* RFC 3339, "" without a lifetime */
+    int kept_rules;        /* egress rules of the policy kept while blocked */
+    enum gate_choice gate; /* whether the rendered pod has the policy gate */
+    uint64_t deadline_ms;  /* the lifetime ends this far ahead; 0: no lifetime */
 };
 
 /* What to do next: send req (then feed its answer to reconcile_next), or

@@ -395,6 +395,14 @@ json_t *render_pod(const json_t *sandbox, const struct render_opts *o)
         json_decref(pod);
         return NULL;
     }
+    /* The gate runs before the sandbox's container: the sandbox's code
+     * starts only once the pod's egress is seen filtered. */
+    if (gate_choose(sandbox, cls, o->gate) == GATE_ADD &&
+        json_object_set_new(pspec, "initContainers",
+                            json_pack("[o]", gate_container(o->gate, cls, container)))) {
+        json_decref(pod);
+        return NULL;
+    }
     json_t *sel = json_object_get(cls, "nodeSelector");
     json_t *tol = json_object_get(cls, "tolerations");
     if ((json_object_size(sel) > 0 && json_object_set(pspec, "nodeSelector", sel)) ||

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "reconcile/gate.h"
 #include "reconcile/observed.h"
 
 #define DEFAULT_CPU               "1"
@@ -20,9 +21,11 @@
 #define TERMINATION_GRACE_SECONDS 5
 
 struct render_opts {
-    const char *runtime_class; /* runtimeClassName of sandbox pods (the class's wins) */
-    const json_t *class_spec;  /* the SandboxClass's spec, or NULL: runtimeClassName,
-                                  nodeSelector, tolerations, podAnnotations, podLabels */
+    const char *runtime_class;      /* runtimeClassName of sandbox pods (the class's wins) */
+    const json_t *class_spec;       /* the SandboxClass's spec, or NULL: runtimeClassName,
+                                       nodeSelector, tolerations, podAnnotations, podLabels,
+                                       egress.policyGate, imagePullPolicy */
+    const struct gate_config *gate; /* the policy gate's image and canary; NULL: no gate */
 };
 
 /*
@@ -46,7 +49,8 @@ json_t *render_policy(const json_t *sandbox);
  * limits, env, command (kept alive for exec when unset), the beforeScript
  * wrapper, labels, controller ownerReference, what the class adds (node
  * selector, tolerations, pod annotations and labels; kage's own labels
- * win) and the kage.dev/spec-hash annotation (a digest of everything else
+ * win), the policy gate as init container when gate_choose says so, and
+ * the kage.dev/spec-hash annotation (a digest of everything else
  * rendered). New reference, NULL on ENOMEM.
  */
 json_t *render_pod(const json_t *sandbox, const struct render_opts *o);

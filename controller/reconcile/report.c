@@ -140,6 +140,17 @@ bool reconcile__status(struct reconcile *r, struct reconcile_action *act)
              "NetworkPolicy %s, not kage's, also selects the sandbox's pod: egress may reach more "
              "than its own policy allows",
              r->foreign);
+    char gate_note[300];
+    const struct gate_config *g = r->env->gate;
+    if (r->gate == GATE_COVERED)
+        snprintf(gate_note, sizeof(gate_note),
+                 "no policy gate: the egress allow list reaches the Kubernetes API service "
+                 "%s:%d, so the sandbox starts without waiting for the policy to be enforced",
+                 g->canary_host, g->canary_port);
+    else
+        snprintf(gate_note, sizeof(gate_note),
+                 "no policy gate: SandboxClass spec.egress.policyGate is Disabled, so the "
+                 "sandbox starts without waiting for the policy to be enforced");
     struct status_facts f = {
         .invalid = r->invalid ? &r->verr : NULL,
         .block_reason = r->block_reason[0] ? r->block_reason : NULL,
@@ -160,6 +171,8 @@ bool reconcile__status(struct reconcile *r, struct reconcile_action *act)
         .paused = r->paused,
         .expired = r->expired && !r->delete_sandbox,
         .expires_at = r->expires_at[0] ? r->expires_at : NULL,
+        .gate_note =
+            r->pod && (r->gate == GATE_COVERED || r->gate == GATE_DISABLED) ? gate_note : NULL,
     };
     /* The pod's record outlives the pod: a pod that appears in its place
      * is judged against it, never taken on its own word. */

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "reconcile/gate.h"
 #include "reconcile/render.h"
 #include "utf8.h"
 
@@ -97,9 +98,27 @@ static void judge_pod(struct verdict *v, const struct status_facts *f)
     char waiting[1100];
     bool said = utf8_clean_line(waiting, sizeof(waiting), p->waiting_message) > 0;
 
+    /* The gate's own words: kage's text (the sandbox's code has not run
+     * yet), still kept to one clean line. */
+    char gate_words[SANDBOX_TEXT_MAX * 2];
+    bool gate_said = utf8_clean_line(gate_words, sizeof(gate_words), p->gate_term_message) > 0;
+    char gwaiting[1100];
+    bool gsaid = utf8_clean_line(gwaiting, sizeof(gwaiting), p->gate_waiting_message) > 0;
+
     switch (p->phase) {
     case POD_PENDING:
-        if (p->waiting_reason[0] && is_image_failure(p->waiting_reason))
+        if (p->gate_waiting_reason[0] && is_image_failure(p->gate_waiting_reason))
+            say(v, "Creating", false, "ImagePullBackOff",
+                "cannot pull the policy gate's image \"%s\" (init container " GATE_CONTAINER_NAME
+                ", the controller's image): %s",
+                p->gate_image, gsaid ? gwaiting : p->gate_waiting_reason);
+        else if (p->gate_waiting_reason[0] &&
+                 strcmp(p->gate_waiting_reason, "ContainerCreating") != 0 &&
+                 strcmp(p->gate_waiting_reason, "PodInitializing") != 0)
+            say(v, "Creating", false, p->gate_waiting_reason,
+                "the policy gate (init container " GATE_CONTAINER_NAME ") cannot start: %s",
+                gsaid ? gwaiting : p->gate_waiting_reason);
+        else if (p->waiting_reason[0] && is_image_failure(p->waiting_reason))
             say(v, "Creating", false, "ImagePullBackOff", "cannot pull image \"%s\": %s",
                 f->image ? f->image : p->image, said ? waiting : p->waiting_reason);
         else if (p->waiting_reason[0] && strcmp(p->waiting_reason, "ContainerCreating") != 0 &&
@@ -125,7 +144,12 @@ static void judge_pod(struct verdict *v, const struct status_facts *f)
         say(v, "Succeeded", false, "Completed", "the command exited with code 0");
         return;
     case POD_FAILED:
-        if (before_script_failed(f, p))
+        if (p->gate_terminated && p->gate_exit_code != 0)
+            say(v, "Failed", false, "EgressNotEnforced",
+                "the policy gate (init container " GATE_CONTAINER_NAME
+                ") exited with code %d before the sandbox started: %s",
+                p->gate_exit_code, gate_said ? gate_words : "it wrote no reason");
+        else if (before_script_failed(f, p))
             say(v, "Failed", false, "BeforeScriptFailed", "the beforeScript exited with code %d",
                 p->term_exit_code);
         else if (strcmp(p->term_reason, "OOMKilled") == 0)
@@ -255,8 +279,9 @@ json_t *sbxstatus_render(const json_t *old_status, int64_t generation, const cha
     if (isolated) {
         net_reason = "PoliciesApplied";
         snprintf(net_msg, sizeof(net_msg),
-                 "all ingress denied; egress limited to %d rule%s by NetworkPolicy %s",
-                 f->egress_rules, f->egress_rules == 1 ? "" : "s", pod_name);
+                 "all ingress denied; egress limited to %d rule%s by NetworkPolicy %s%s%s",
+                 f->egress_rules, f->egress_rules == 1 ? "" : "s", pod_name,
+                 f->gate_note ? "; " : "", f->gate_note ? f->gate_note : "");
     } else if (f->foreign) {
         net_reason = "ForeignPolicy";
         snprintf(net_msg, sizeof(net_msg), "%s", f->foreign);

@@ -35,6 +35,8 @@ struct status_facts {
     bool expired;              /* the lifetime ended and shutdownPolicy is Retain */
     const char *expires_at;    /* RFC 3339 end of the lifetime, or NULL */
     const json_t *pod_record;  /* status.podRecord as it is to be (podrecord.h), or NULL */
+    const char *gate_note;     /* why the pod has no policy gate, added to NetworkIsolated's
+                                  message; NULL to say nothing */
 };
 
 /*

@@ -29,6 +29,28 @@ HARDENED_CONTAINER = {
     "seccompProfile": {"type": "RuntimeDefault"},
 }
 
+# The policy gate every sandbox pod gets here (the controller runs out of
+# the cluster, so it cannot tell whether an allow list reaches the API
+# service): kage-gate from --gate-image, whose default is the controller's
+# own image at the Makefile's VERSION.
+GATE_IMAGE = "localhost/kage-controller:0.1.0"
+
+
+def gate_container(resources, pull="IfNotPresent"):
+    """The init container kage-gate, with the sandbox container's resources
+    (a dict of requests and limits) and hardening."""
+    return {
+        "name": "kage-gate",
+        "image": GATE_IMAGE,
+        "imagePullPolicy": pull,
+        "command": ["/kage-gate", "--deadline", "60"],
+        "resources": resources,
+        "securityContext": HARDENED_CONTAINER,
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+
+
 # The program (sh -c) of a sandbox without command or args: idle until
 # told to stop, for kubectl exec.
 KEEPALIVE = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"

@@ -100,7 +100,9 @@ def test_the_manifests_apply_with_kustomize_and_the_pods_are_admitted(kubectl, k
         c = pods[0]["spec"]["containers"][0]
         assert c["securityContext"]["readOnlyRootFilesystem"] is True
         assert c["securityContext"]["capabilities"] == {"drop": ["ALL"]}
-        assert c["args"] == ["--leader-elect", "--http-addr=0.0.0.0:8081",
+        # --gate-image is the container's own image: the policy gate.
+        assert c["args"] == [f"--gate-image={c['image']}", "--leader-elect",
+                             "--http-addr=0.0.0.0:8081",
                              "--probe-addr=0.0.0.0:8082", "--default-runtime-class=kata-fc"]
         # The kubelet's probes use a port that no Service exposes and the
         # NetworkPolicy admits no one to; /metrics only from labelled namespaces.

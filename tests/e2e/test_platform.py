@@ -34,7 +34,7 @@ import pytest
 import expected
 from conftest import REPO, wait_for
 from expected import (API_VERSION, DNS_RULE, HARDENED_CONTAINER, KEEPALIVE, NODE, RESTRICTED,
-                      SERVER_FIELDS, SERVER_TOLERATIONS)
+                      SERVER_FIELDS, SERVER_TOLERATIONS, gate_container)
 from sandboxes import condition, get, wait_reason
 
 IMAGE = "busybox:1.36"
@@ -273,6 +273,7 @@ def test_class_defaults_and_pod_settings_reach_the_pod(kubectl, kage, make_names
             "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532,
                                 "seccompProfile": {"type": "RuntimeDefault"},
                                 "supplementalGroupsPolicy": "Strict"},
+            "initContainers": [gate_container(container(resources)["resources"])],
             "containers": [container(resources)],
         }
         md = pod["metadata"]
@@ -415,6 +416,8 @@ def test_class_hardening_options_reach_the_pod(kubectl, kage, make_namespace, cl
     # Merge is what a pod without the field gets: left out.
     assert "supplementalGroupsPolicy" not in pod["spec"]["securityContext"]
     assert pod["spec"]["containers"][0]["imagePullPolicy"] == "Always"
+    # The policy gate pulls as the class says too.
+    assert pod["spec"]["initContainers"][0]["imagePullPolicy"] == "Always"
     kubectl.apply(sandbox(ns, "cached", sandboxClassName=cls, imagePullPolicy="IfNotPresent"))
     assert_policy_violation(
         kubectl, ns, "cached",
@@ -422,6 +425,22 @@ def test_class_hardening_options_reach_the_pod(kubectl, kage, make_namespace, cl
         f"images with Always")
     assert_no_pod_for_a_while(kubectl, ns, "cached")
 
+
+
+def test_a_class_may_turn_the_policy_gate_off(kubectl, kage, make_namespace, classes):
+    """spec.egress.policyGate Disabled: the pod has no init container, and
+    NetworkIsolated says the sandbox does not wait for its policy."""
+    ns = make_namespace("plat", RESTRICTED)
+    cls = classes(f"nogate-{ns}", {"egress": {"policyGate": "Disabled"}})
+    sbx = create_ready(kubectl, ns, "nogate", sandboxClassName=cls)
+    pod = kubectl.json("-n", ns, "get", "pod", "nogate")
+    assert "initContainers" not in pod["spec"]
+    net = condition(sbx, "NetworkIsolated")
+    assert (net["status"], net["reason"]) == ("True", "PoliciesApplied")
+    assert net["message"] == (
+        "all ingress denied; egress limited to 1 rule by NetworkPolicy nogate; no policy gate: "
+        "SandboxClass spec.egress.policyGate is Disabled, so the sandbox starts without waiting "
+        "for the policy to be enforced")
 
 def test_lifetime_is_bounded_by_the_class(kubectl, kage, make_namespace, classes):
     ns = make_namespace("plat", RESTRICTED)

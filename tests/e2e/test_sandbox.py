@@ -24,7 +24,8 @@ import pytest
 
 from conftest import wait_for
 from expected import (API_VERSION, BASELINE_LABELS, BASELINE_SPEC, BEFORE_SCRIPT_WRAPPER, DNS_RULE,
-                      HARDENED_CONTAINER, KEEPALIVE, NODE, RESTRICTED, split_pod_spec)
+                      HARDENED_CONTAINER, KEEPALIVE, NODE, RESTRICTED, gate_container,
+                      split_pod_spec)
 from sandboxes import condition, get, wait_reason
 
 IMAGE = "busybox:1.36"
@@ -99,6 +100,8 @@ def expected_pod_spec(container, run_as_user=65532, run_as_group=65532):
             # The groups the pod names, none that the image's /etc/group adds.
             "supplementalGroupsPolicy": "Strict",
         },
+        # The policy gate runs first, with the sandbox's resources.
+        "initContainers": [gate_container(container["resources"])],
         "containers": [container],
     }
 

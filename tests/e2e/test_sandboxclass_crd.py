@@ -131,6 +131,9 @@ INVALID = [
      f'spec.egress.deniedCIDRs[0]: Invalid value: "::ffff:a9fe:a9fe/128": {CIDR_MESSAGE}', False),
     ("denied-cidr-ipv6-garbage", {"egress": {"deniedCIDRs": ["fd00::zz/8"]}},
      f'spec.egress.deniedCIDRs[0]: Invalid value: "fd00::zz/8": {CIDR_MESSAGE}', False),
+    ("policy-gate-unknown", {"egress": {"policyGate": "Off"}},
+     'spec.egress.policyGate: Unsupported value: "Off": supported values: "Required", "Disabled"',
+     True),
     ("node-selector-too-many", {"nodeSelector": {f"k{i}": "v" for i in range(33)}},
      "spec.nodeSelector: Too many: 33: must have at most 32 items", True),
     ("node-selector-bad-key", {"nodeSelector": {"kata ready": "true"}},
@@ -390,7 +393,11 @@ def test_kubectl_explain_describes_egress(kubectl, crd):
     text = explain(kubectl, "sandboxclass.spec.egress")
     assert "GROUP: kage.dev KIND: SandboxClass VERSION: v1alpha1 FIELD: egress <Object>" in text
     assert ("Limits on the Sandboxes' spec.egress.allow: a ceiling their CIDRs must lie inside, "
-            "and ranges always carved out of them.") in text
+            "and ranges always carved out of them; and whether their pods wait for the policy to "
+            "be enforced.") in text
+    assert ("policyGate <string> enum: Required, Disabled Required (the default) gives each "
+            "sandbox pod an init container, kage-gate from the controller's image, that lets the "
+            "sandbox's code start only once the node enforces the pod's egress policy") in text
     assert ("allowedCIDRs <[]string> The egress ceiling: every CIDR in a Sandbox's "
             "spec.egress.allow must lie inside one of these, or the Sandbox is not started "
             "(reason PolicyViolation). Unset means no ceiling; an empty list allows no "

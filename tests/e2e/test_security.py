@@ -37,7 +37,7 @@ import pytest
 
 from conftest import REPO, Kubectl, deployment_memory_limit, peak_rss, wait_for
 from expected import (API_VERSION, BASELINE_SPEC, BEFORE_SCRIPT_WRAPPER, DNS_RULE,
-                      HARDENED_CONTAINER, NODE, RESTRICTED, SERVER_SET)
+                      HARDENED_CONTAINER, NODE, RESTRICTED, SERVER_SET, gate_container)
 from sandboxes import condition, get, wait_reason
 
 sys.path.insert(0, str(REPO / "tests" / "security"))
@@ -66,11 +66,10 @@ C_IDENTIFIER = "must be a C identifier: letters, digits and '_', not starting wi
 WHITESPACE = "must not contain whitespace"
 
 # Every key a sandbox pod's spec and container may have. Anything else
-# (volumes, hostNetwork/hostPID/hostIPC/hostUsers, initContainers,
-# ephemeralContainers, nodeSelector, shareProcessNamespace, ports,
+# (volumes, hostNetwork/hostPID/hostIPC/hostUsers, ephemeralContainers, nodeSelector, shareProcessNamespace, ports,
 # volumeMounts, lifecycle...) fails the comparison; a false host* field is
 # left out by the API server.
-POD_SPEC_KEYS = {"containers", "runtimeClassName", "restartPolicy",
+POD_SPEC_KEYS = {"containers", "initContainers", "runtimeClassName", "restartPolicy",
                  "terminationGracePeriodSeconds", "automountServiceAccountToken",
                  "enableServiceLinks", "securityContext"} | set(SERVER_SET)
 CONTAINER_KEYS = {"name", "image", "imagePullPolicy", "command", "args", "env", "workingDir",
@@ -149,6 +148,8 @@ def assert_hardened(pod, sbx, uid=65532, gid=65532):
         f"unexpected container fields {set(c) - CONTAINER_KEYS}"
     assert c["name"] == "sandbox"
     assert c["securityContext"] == HARDENED_CONTAINER
+    # The only init container is the policy gate, hardened alike.
+    assert spec["initContainers"] == [gate_container(c["resources"])]
     md = pod["metadata"]
     assert md["labels"] == {"kage.dev/sandbox": name, "app.kubernetes.io/managed-by": "kage"}
     assert list(md["annotations"]) == ["kage.dev/spec-hash"]

@@ -135,7 +135,10 @@ def test_each_value_changes_what_it_names_and_nothing_else():
     _, c0 = container(base)
     assert dep["spec"]["replicas"] == 3
     assert (c["image"], c["imagePullPolicy"]) == ("registry.example/kage:9.9.9", "Always")
-    assert c["args"] == [a.replace("kata-fc", "kata-qemu") for a in c0["args"]] + [
+    # --gate-image follows the image: the policy gate is the controller's own binary.
+    assert c0["args"][0] == f"--gate-image={c0['image']}"
+    assert c["args"] == ["--gate-image=registry.example/kage:9.9.9"] + [
+        a.replace("kata-fc", "kata-qemu") for a in c0["args"][1:]] + [
         "--log-format=text", "--log-level=debug"]
     assert c["resources"]["limits"] == {**c0["resources"]["limits"], "memory": "256Mi"}
     assert c["resources"]["requests"] == c0["resources"]["requests"]

@@ -117,12 +117,19 @@ else
 	ok "chroot ROOT /bin/sh cannot run"
 fi
 
-# Only the binary, shared objects (the loader among them) and the CA bundle.
-other=$(find "$root" ! -type d -printf '/%P\n' | grep -v -E '^/kage-controller$|\.so(\.[0-9]+)*$|^/etc/ssl/certs/ca-certificates\.crt$' || true)
+# Only the two binaries, shared objects (the loader among them) and the CA bundle.
+other=$(find "$root" ! -type d -printf '/%P\n' | grep -v -E '^/kage-controller$|^/kage-gate$|\.so(\.[0-9]+)*$|^/etc/ssl/certs/ca-certificates\.crt$' || true)
 if [ -z "$other" ]; then
-	ok "only /kage-controller, shared libraries and the CA bundle"
+	ok "only /kage-controller, /kage-gate, shared libraries and the CA bundle"
 else
-	not_ok "only /kage-controller, shared libraries and the CA bundle; also $(echo "$other" | wc -l) others: $(echo "$other" | head -n 10 | tr '\n' ' ')"
+	not_ok "only /kage-controller, /kage-gate, shared libraries and the CA bundle; also $(echo "$other" | wc -l) others: $(echo "$other" | head -n 10 | tr '\n' ' ')"
+fi
+# kage-gate runs as the sandbox pods' init container from this image: it
+# must need no loader, whatever the image holds.
+if [ -f "$root/kage-gate" ] && ! readelf -l "$root/kage-gate" | grep -q interpreter; then
+	ok "/kage-gate is statically linked"
+else
+	not_ok "/kage-gate is statically linked"
 fi
 if [ -s "$root/etc/ssl/certs/ca-certificates.crt" ] && grep -q 'BEGIN CERTIFICATE' "$root/etc/ssl/certs/ca-certificates.crt"; then
 	ok "CA bundle /etc/ssl/certs/ca-certificates.crt"
@@ -138,6 +145,14 @@ if [ "$got" = "$want" ]; then
 	ok "chroot ROOT /kage-controller --version as 65532:65532 prints '$want'"
 else
 	not_ok "chroot ROOT /kage-controller --version as 65532:65532 prints '$want' (got '$got')"
+fi
+
+# A port nothing listens on is blocked at once: the gate exits 0 and says so.
+got=$("${sudo[@]}" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot --userspec=65532:65532 "$root" /kage-gate 127.0.0.1:1 2>&1) && rc=0 || rc=$?
+if [ "$rc" = 0 ] && [[ $got =~ ^kage-gate:\ egress\ blocked\ after\ [0-9]+\ ms\ \(2\ connects\)$ ]]; then
+	ok "chroot ROOT /kage-gate 127.0.0.1:1 as 65532:65532 exits 0: egress blocked"
+else
+	not_ok "chroot ROOT /kage-gate 127.0.0.1:1 as 65532:65532 exits 0: egress blocked (rc $rc, got '$got')"
 fi
 
 # podman run, restricted as the Deployment restricts the pod. Runtime and

@@ -95,6 +95,22 @@ static void empty_runtime_class_is_refused(void **state)
     assert_string_equal(err, "--default-runtime-class must not be empty");
 }
 
+/* The gate's image defaults to this controller's own; it may be named, but
+ * not emptied: a class, not a flag, turns the gate off. */
+static void the_gate_image_defaults_to_this_version_and_is_never_empty(void **state)
+{
+    (void)state;
+    struct options o;
+    char err[160];
+    assert_int_equal(PARSE(&o, err, "--leader-elect"), 0);
+    assert_string_equal(o.gate_image, "localhost/kage-controller:" KAGE_VERSION);
+    assert_int_equal(PARSE(&o, err, "--gate-image=registry.example/kage:1.2.3"), 0);
+    assert_string_equal(o.gate_image, "registry.example/kage:1.2.3");
+    assert_int_equal(PARSE(&o, err, "--gate-image="), -1);
+    assert_string_equal(err, "--gate-image must not be empty (a SandboxClass turns the gate off "
+                             "with spec.egress.policyGate: Disabled)");
+}
+
 static void stray_argument_is_named(void **state)
 {
     (void)state;
@@ -147,6 +163,7 @@ int main(void)
         cmocka_unit_test(unknown_flag_is_named),
         cmocka_unit_test(missing_value_is_named),
         cmocka_unit_test(empty_runtime_class_is_refused),
+        cmocka_unit_test(the_gate_image_defaults_to_this_version_and_is_never_empty),
         cmocka_unit_test(stray_argument_is_named),
         cmocka_unit_test(debugging_flags_are_parsed),
         cmocka_unit_test(bad_numbers_are_refused_with_the_flag_named),

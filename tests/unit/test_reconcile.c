@@ -1094,6 +1094,48 @@ static void the_policies_select_the_pod_they_precede(void **state)
     world_free(w);
 }
 
+/* With the policy gate configured, the pod written after the policies
+ * carries it; a Sandbox whose allow list reaches the API service gets
+ * none, and NetworkIsolated says why. */
+static void the_pod_waits_for_its_policy_unless_its_allow_list_reaches_the_api(void **state)
+{
+    (void)state;
+    static const struct gate_config gate = {"localhost/kage-controller:0.1.0", "10.96.0.1", 443};
+    struct world *w = world_new();
+    w->env.rc.gate = &gate;
+    world_sandbox(w, SPEC, "{}");
+    world_reconcile(w);
+    assert_string_equal(w->requests[0], BASELINE);
+    assert_string_equal(w->requests[1], POLICY);
+    assert_string_equal(w->requests[2], POD);
+    json_t *init = json_object_get(json_object_get(w->bodies[2], "spec"), "initContainers");
+    assert_int_equal(json_array_size(init), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(init, 0), "name")),
+                        "kage-gate");
+    world_free(w);
+
+    w = world_new();
+    w->env.rc.gate = &gate;
+    world_sandbox(w, "{'image':'python:3.12-slim','egress':{'allow':[{'cidr':'0.0.0.0/0'}]}}",
+                  "{}");
+    world_reconcile(w);
+    assert_string_equal(w->requests[2], POD);
+    assert_null(json_object_get(json_object_get(w->bodies[2], "spec"), "initContainers"));
+    const char *msg = NULL;
+    for (unsigned i = 0; i < w->nrequests; i++)
+        if (strcmp(w->requests[i], STATUS_RQ) == 0)
+            msg = json_string_value(json_object_get(
+                json_array_get(
+                    json_object_get(json_object_get(w->bodies[i], "status"), "conditions"), 1),
+                "message"));
+    assert_non_null(msg);
+    assert_string_equal(msg, "all ingress denied; egress limited to 2 rules by NetworkPolicy "
+                             "agent; no policy gate: the egress allow list reaches the Kubernetes "
+                             "API service 10.96.0.1:443, so the sandbox starts without waiting "
+                             "for the policy to be enforced");
+    world_free(w);
+}
+
 /* A namespace's new default ServiceAccount appears a moment after it:
  * pods are refused until then, looked at again after 2 s, then 4 s. */
 static void a_missing_service_account_is_looked_at_again_soon_then_less_often(void **state)
@@ -1299,6 +1341,7 @@ int main(void)
         cmocka_unit_test(own_writes_are_not_repeated_while_the_watch_lags),
         cmocka_unit_test(a_pod_the_cluster_alters_every_time_is_replaced_once_then_reported),
         cmocka_unit_test(the_policies_select_the_pod_they_precede),
+        cmocka_unit_test(the_pod_waits_for_its_policy_unless_its_allow_list_reaches_the_api),
         cmocka_unit_test(a_missing_service_account_is_looked_at_again_soon_then_less_often),
         cmocka_unit_test(a_quota_refusal_marks_the_namespace),
         cmocka_unit_test(a_failed_status_write_is_forgotten_and_retried),

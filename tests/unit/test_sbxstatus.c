@@ -39,6 +39,10 @@ static void pod_init(struct pod_obj *p, enum pod_phase phase)
     p->waiting_message = "";
     p->term_reason = "";
     p->term_message = "";
+    p->gate_image = "";
+    p->gate_waiting_reason = "";
+    p->gate_waiting_message = "";
+    p->gate_term_message = "";
     p->owned = true;
     p->phase = phase;
 }
@@ -926,6 +930,103 @@ static void a_failed_allocation_gives_null(void **state)
     sweep(NULL, &f, "invalid");
 }
 
+/* The policy gate (init container kage-gate) found the pod's egress still
+ * open at its deadline: the sandbox fails with a reason that names it and
+ * the gate's own words, never as the command's failure. */
+static void a_gate_that_finds_egress_open_fails_the_sandbox(void **state)
+{
+    (void)state;
+    struct pod_obj pod;
+    pod_placed(&pod, POD_FAILED);
+    pod.waiting_reason = "PodInitializing";
+    pod.gate_image = "localhost/kage-controller:0.1.0";
+    pod.gate_terminated = true;
+    pod.gate_exit_code = 1;
+    pod.gate_term_message = "egress to 10.96.0.1:443 still open after 60 s: the node's "
+                            "NetworkPolicy implementation did not enforce this sandbox's policy\n";
+    struct status_facts f = facts();
+    f.pod = &pod;
+    expect_status(NULL, &f,
+                  STUCK("Failed", "EgressNotEnforced",
+                        "the policy gate (init container kage-gate) exited with code 1 before "
+                        "the sandbox started: egress to 10.96.0.1:443 still open after 60 s: the "
+                        "node\\'s NetworkPolicy implementation did not enforce this "
+                        "sandbox\\'s policy",
+                        ISOLATED("1 rule"), PLACED),
+                  "gate failed");
+
+    /* A gate that passed is no reason: the command's end is reported. */
+    pod.gate_exit_code = 0;
+    pod.gate_term_message = "";
+    pod.waiting_reason = "";
+    pod.terminated = true;
+    pod.term_exit_code = 3;
+    expect_status(NULL, &f,
+                  STUCK("Failed", "CommandFailed", "the command exited with code 3",
+                        ISOLATED("1 rule"), PLACED),
+                  "gate passed, command failed");
+}
+
+/* The gate's image is the controller's: a node that cannot pull it is
+ * named as such, not as the sandbox's image. */
+static void a_gate_image_that_cannot_be_pulled_is_named(void **state)
+{
+    (void)state;
+    struct pod_obj pod;
+    pod_init(&pod, POD_PENDING);
+    pod.node_name = "node-1";
+    pod.waiting_reason = "PodInitializing";
+    pod.gate_image = "localhost/kage-controller:0.1.0";
+    pod.gate_waiting_reason = "ErrImageNeverPull";
+    pod.gate_waiting_message = "Container image \"localhost/kage-controller:0.1.0\" is not "
+                               "present with pull policy of Never";
+    struct status_facts f = facts();
+    f.pod = &pod;
+    expect_status(NULL, &f,
+                  ON_ITS_WAY("Creating", "ImagePullBackOff",
+                             "cannot pull the policy gate\\'s image "
+                             "\\\"localhost/kage-controller:0.1.0\\\" (init container kage-gate, "
+                             "the controller\\'s image): Container image "
+                             "\\\"localhost/kage-controller:0.1.0\\\" is not present with pull "
+                             "policy of Never",
+                             ISOLATED("1 rule"), ",'podName':'agent-42','nodeName':'node-1'"),
+                  "gate image");
+
+    /* Another reason the gate cannot start is passed through, named. */
+    pod.gate_waiting_reason = "CreateContainerConfigError";
+    pod.gate_waiting_message = "";
+    expect_status(NULL, &f,
+                  ON_ITS_WAY("Creating", "CreateContainerConfigError",
+                             "the policy gate (init container kage-gate) cannot start: "
+                             "CreateContainerConfigError",
+                             ISOLATED("1 rule"), ",'podName':'agent-42','nodeName':'node-1'"),
+                  "gate cannot start");
+
+    /* While the gate runs, the sandbox is starting. */
+    pod.gate_waiting_reason = "";
+    expect_status(NULL, &f,
+                  ON_ITS_WAY("Creating", "PodStarting", "the pod is being scheduled and started",
+                             ISOLATED("1 rule"), ",'podName':'agent-42','nodeName':'node-1'"),
+                  "gate running");
+}
+
+/* Why a pod has no gate is said in NetworkIsolated. */
+static void a_pod_without_the_gate_says_why(void **state)
+{
+    (void)state;
+    struct status_facts f = facts();
+    f.gate_note = "no policy gate: SandboxClass spec.egress.policyGate is Disabled";
+    expect_status(NULL, &f,
+                  ON_ITS_WAY("Creating", "PodStarting", "the pod is being scheduled and started",
+                             COND("NetworkIsolated", "True", "PoliciesApplied",
+                                  "all ingress denied; egress limited to 1 rule by NetworkPolicy "
+                                  "agent-42; no policy gate: SandboxClass spec.egress.policyGate "
+                                  "is Disabled",
+                                  NOW),
+                             ""),
+                  "gate note");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -939,6 +1040,9 @@ int main(void)
         cmocka_unit_test(a_pod_being_deleted_or_replaced_is_reported_as_replacing),
         cmocka_unit_test(a_missing_pod_is_being_created),
         cmocka_unit_test(an_image_that_cannot_be_pulled_is_named),
+        cmocka_unit_test(a_gate_that_finds_egress_open_fails_the_sandbox),
+        cmocka_unit_test(a_gate_image_that_cannot_be_pulled_is_named),
+        cmocka_unit_test(a_pod_without_the_gate_says_why),
         cmocka_unit_test(an_overlong_message_is_cut_at_a_character_boundary),
         cmocka_unit_test(another_waiting_reason_is_passed_through),
         cmocka_unit_test(a_pod_no_node_can_take_is_unschedulable),
