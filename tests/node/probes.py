@@ -102,24 +102,47 @@ def exec_in(kubectl, ns, pod, script, timeout=30):
                        timeout=timeout)
 
 
-def nc(kubectl, ns, pod, addr, port):
-    """(exit code, stdout) of busybox nc connecting from the pod."""
-    proc = exec_in(kubectl, ns, pod, f"nc -w 2 {addr} {port} </dev/null")
-    return proc.returncode, proc.stdout
+def tries(kubectl, ns, pod, targets, timeout=2):
+    """Connects from the pod to every (addr, port) of targets at once
+    (busybox nc -w timeout, one exec); {(addr, port): (exit code, output)}."""
+    script = "".join(
+        f"( out=$(nc -w {timeout} {a} {p} </dev/null 2>/dev/null); echo \"{a} {p} $? $out\" ) & "
+        for a, p in targets) + "wait"
+    proc = exec_in(kubectl, ns, pod, script)
+    assert proc.returncode == 0, f"exec in {ns}/{pod} failed: {proc.stderr.strip()}"
+    got = {}
+    for line in proc.stdout.splitlines():
+        a, p, rc, out = (line.split(" ", 3) + [""])[:4]
+        got[(a, int(p))] = (int(rc), out)
+    assert set(got) == set(targets), f"not every try reported: {proc.stdout!r}"
+    return got
+
+
+def outcome(rc, out, line):
+    """"open": nc exited 0 having printed exactly the listener's line;
+    "blocked": it failed and printed nothing; anything else, as it was."""
+    if (rc, out) == (0, line):
+        return "open"
+    if rc != 0 and out == "":
+        return "blocked"
+    return f"exit {rc}, output {out!r}"
+
+
+def expect(kubectl, ns, pod, want, answer=None):
+    """Asserts, for each (addr, port): open in want, that the pod reaches
+    it (the listener's line: "<addr>:<port>", or answer) or does not."""
+    got = tries(kubectl, ns, pod, list(want))
+    seen = {t: outcome(rc, out, answer or f"{t[0]}:{t[1]}") for t, (rc, out) in got.items()}
+    assert seen == {t: "open" if ok else "blocked" for t, ok in want.items()}, \
+        f"from {ns}/{pod}"
 
 
 def assert_connects(kubectl, ns, pod, addr, port, answer=None):
-    """The pod reaches addr:port: nc exits 0 and prints the listener's line."""
-    answer = answer if answer is not None else f"{addr}:{port}"
-    assert nc(kubectl, ns, pod, addr, port) == (0, f"{answer}\n"), \
-        f"{ns}/{pod} could not reach {addr}:{port}"
+    expect(kubectl, ns, pod, {(addr, port): True}, answer)
 
 
 def assert_blocked(kubectl, ns, pod, addr, port):
-    """The pod does not reach addr:port: nc fails and prints nothing."""
-    code, out = nc(kubectl, ns, pod, addr, port)
-    assert out == "" and code != 0, \
-        f"{ns}/{pod} reached {addr}:{port}: exit {code}, output {out!r}"
+    expect(kubectl, ns, pod, {(addr, port): False})
 
 
 # A TCP client for the network namespaces outside the cluster: prints one
@@ -162,21 +185,27 @@ def boot_seconds():
 
 
 class Watch:
-    """A loop inside a sandbox that tries TEST_HOST on the given ports, one
-    after the other, then sleeps 100 ms, and prints one line per try; each
-    line is stamped here with time.monotonic() as it arrives.
+    """A loop inside a sandbox that starts a try of TEST_HOST on each of
+    the given ports every 100 ms, each in the background with a 1 s
+    timeout, and prints one line per try: the port, the time the try
+    began (CLOCK_BOOTTIME from /proc/uptime, 10 ms steps, the clock of
+    boot_seconds() here) and its outcome.
 
-    The stream's timestamps lag the tries by the exec stream's latency
-    (tens of milliseconds): figures are upper bounds."""
+    Tries run side by side because a denied one may take the whole
+    timeout: kube-router REJECTs, but the node's kernel rate-limits the
+    ICMP errors it answers with (net.ipv4.icmp_ratelimit), so after a few
+    refusals the rest go unanswered. Times are the tries' starts, so a
+    slow refusal does not blur when a change took effect."""
 
-    SCRIPT = ("while :; do for p in {ports}; do "
-              "if out=$(nc -w 1 {host} $p </dev/null 2>/dev/null); then echo \"$p open $out\"; "
-              "else echo \"$p closed\"; fi; done; sleep 0.1; done")
+    SCRIPT = ("while :; do read s _ </proc/uptime; for p in {ports}; do ( "
+              "if out=$(nc -w 1 {host} $p </dev/null 2>/dev/null); then echo \"$p $s open $out\"; "
+              "else echo \"$p $s closed\"; fi ) & done; sleep 0.1; done")
+    TIMEOUT = 1.0  # nc -w: a try's outcome is known this long after it began
 
     def __init__(self, kubectl, ns, pod, ports):
         script = self.SCRIPT.format(ports=" ".join(str(p) for p in ports), host=TEST_HOST)
         self.ports = tuple(ports)
-        self.samples = []  # (monotonic, port, open?, line)
+        self.samples = []  # (boottime the try began, port, open?, line)
         self.odd = []  # lines that are not one try's outcome
         self.lock = threading.Lock()
         self.proc = subprocess.Popen(
@@ -188,44 +217,62 @@ class Watch:
 
     def _read(self):
         for line in self.proc.stdout:
-            now = time.monotonic()
             words = line.split()
-            if len(words) < 2 or not words[0].isdigit() or words[1] not in ("open", "closed"):
+            if len(words) < 3 or not words[0].isdigit() or words[2] not in ("open", "closed"):
                 self.odd.append(line.rstrip())
                 continue
-            opened = words[1] == "open"
-            if opened and words[2:] != [f"{TEST_HOST}:{words[0]}"]:
+            opened = words[2] == "open"
+            if opened and words[3:] != [f"{TEST_HOST}:{words[0]}"]:
                 # Open means nc exited 0; the listener's line must be all
                 # it printed.
                 self.odd.append(line.rstrip())
             with self.lock:
-                self.samples.append((now, int(words[0]), opened, line.rstrip()))
+                self.samples.append((float(words[1]), int(words[0]), opened, line.rstrip()))
 
-    def since(self, t, port=None):
+    def since(self, t, port=None, until=None):
+        """The tries of port that began at t or later (and before until),
+        in the order they began."""
         with self.lock:
-            return [s for s in self.samples if s[0] >= t and (port is None or s[1] == port)]
+            got = [s for s in self.samples if s[0] >= t and (until is None or s[0] < until) and
+                   (port is None or s[1] == port)]
+        return sorted(got)
+
+    def widest_gap(self, port, start, end):
+        """The longest time in [start, end] with no try of port beginning:
+        how continuously the port was watched."""
+        times = [start] + [s[0] for s in self.since(start, port, end)] + [end]
+        return max(b - a for a, b in zip(times, times[1:]))
+
+    def complete(self, until):
+        """Waits until every try that began before until has reported."""
+        wait_for(lambda: boot_seconds() > until + self.TIMEOUT + 1.0, timeout=until -
+                 boot_seconds() + self.TIMEOUT + 5, interval=0.05, what="the tries to report")
 
     def state_after(self, t, port, timeout=10.0):
-        """Waits for a try of port that began after t; its result."""
+        """The outcome of the first try of port that began after t."""
         found = wait_for(lambda: self.since(t, port), timeout=timeout,
                          what=f"a try of port {port} after the mark")
-        return found[0][2]
+        self.complete(found[0][0])
+        return self.since(t, port)[0][2]
 
-    def settle(self, t, port, want, bound):
-        """Seconds from t until port's state is want at every try after
-        it, the first such try within bound; waits one more second of
-        tries to see it hold."""
+    def settle(self, t, port, want, bound, hold=1.0):
+        """Seconds from t (boot time) to the first try of port whose outcome
+        is want, within bound; every try that began after it, for hold
+        seconds more, must have the same outcome."""
         def reached():
-            tries = self.since(t, port)
-            hits = [s for s in tries if s[2] == want]
+            hits = [s for s in self.since(t, port) if s[2] == want]
             return hits[0] if hits else None
-        first = wait_for(reached, timeout=bound, interval=0.05,
+        first = wait_for(reached, timeout=bound + self.TIMEOUT + 1, interval=0.05,
                          what=f"port {port} to be {'open' if want else 'closed'}")
-        hold = time.monotonic() + 1.0
-        wait_for(lambda: self.since(hold, port), timeout=10, what=f"tries of port {port}")
-        after = [s for s in self.since(first[0], port) if s[2] != want]
-        assert after == [], f"port {port} flipped back after {first[0] - t:.2f}s: {after}"
-        return first[0] - t
+        self.complete(first[0] + hold)
+        # An earlier try that began after t and reported late may still
+        # be the first with the outcome.
+        first = [s for s in self.since(t, port) if s[2] == want][0]
+        took = first[0] - t
+        assert took <= bound, f"port {port} took {took:.2f}s, more than {bound}s"
+        flips = [s for s in self.since(first[0], port) if s[2] != want]
+        assert flips == [], f"port {port} flipped back after {took:.2f}s: {flips}"
+        return took
 
     def stop(self):
         """Ends the exec; asserts every line it printed was a try's outcome."""

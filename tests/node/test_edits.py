@@ -8,11 +8,10 @@ ever passing."""
 
 import json
 import os
-import time
 
 import pytest
 
-from probes import TEST_HOST, Watch, apply_all, sandbox, wait_ready
+from probes import TEST_HOST, Watch, apply_all, boot_seconds, sandbox, wait_ready
 from conftest import wait_for
 
 BOUND = float(os.environ.get("KAGE_NODE_EDIT_BOUND", "10"))  # seconds an edit may take
@@ -42,7 +41,7 @@ def watch(kubectl, running):
     def make(name):
         w = Watch(kubectl, running, name, (80, 443))
         made.append(w)
-        mark = time.monotonic()
+        mark = boot_seconds()
         # The loop runs and sees the starting state: 443 open, 80 closed.
         assert w.state_after(mark, 443) is True
         assert w.state_after(mark, 80) is False
@@ -61,27 +60,28 @@ def test_widening_narrowing_and_removing_the_allow_list_take_effect(
         kubectl, running, watch, figures):
     w = watch("edited")
 
-    t = time.monotonic()
+    t = boot_seconds()
     patch(kubectl, running, "edited", {"spec": {"egress": allow(443, 80)}})
     widened = w.settle(t, 80, True, BOUND)
-    assert w.since(t, 443) and all(s[2] for s in w.since(t, 443)), "443 closed while widening"
+    assert [s for s in w.since(t, 443) if not s[2]] == [], "443 refused while widening"
 
-    t = time.monotonic()
+    t = boot_seconds()
     patch(kubectl, running, "edited", {"spec": {"egress": allow(80)}})
     narrowed = w.settle(t, 443, False, BOUND)
-    assert all(s[2] for s in w.since(t, 80)), "80 closed while narrowing to it"
+    assert [s for s in w.since(t, 80) if not s[2]] == [], "80 refused while narrowing to it"
 
-    t = time.monotonic()
+    t = boot_seconds()
     patch(kubectl, running, "edited", [{"op": "remove", "path": "/spec/egress/allow"}],
           kind="json")
     removed = w.settle(t, 80, False, BOUND)
-    assert not any(s[2] for s in w.since(t, 443)), "443 opened again"
+    assert [s for s in w.since(t, 443) if s[2]] == [], "443 opened again"
     policy = kubectl.json("-n", running, "get", "networkpolicy", "edited")
     assert len(policy["spec"]["egress"]) == 1  # the DNS rule alone
 
     figures.add("edit to packets", f"widen (add 80): {widened * 1000:.0f} ms; "
                 f"narrow (remove 443): {narrowed * 1000:.0f} ms; "
-                f"remove the allow list: {removed * 1000:.0f} ms (bound {BOUND:.0f} s)")
+                f"remove the allow list: {removed * 1000:.0f} ms (bound {BOUND:.0f} s; "
+                "from the patch to the first try, begun every 100 ms, with the new outcome)")
 
 
 def test_a_deleted_policy_is_put_back_and_what_it_blocked_stays_blocked(
@@ -93,7 +93,7 @@ def test_a_deleted_policy_is_put_back_and_what_it_blocked_stays_blocked(
     w = watch("guarded")
     old = kubectl.json("-n", running, "get", "networkpolicy", "guarded")["metadata"]["uid"]
 
-    t = time.monotonic()
+    t = boot_seconds()
     kubectl.run("-n", running, "delete", "networkpolicy", "guarded", "--wait=false")
 
     def back():
@@ -102,16 +102,18 @@ def test_a_deleted_policy_is_put_back_and_what_it_blocked_stays_blocked(
         uid = proc.stdout.strip()
         return uid if uid and uid != old else None
     wait_for(back, timeout=BOUND, interval=0.1, what="kage to write the policy again")
-    restored = time.monotonic() - t
-    reopened = w.settle(t, 443, True, BOUND)
-    # Keep trying a while after, then count.
-    end = time.monotonic() + 2
-    wait_for(lambda: w.since(end, 80), timeout=10, what="more tries of port 80")
+    restored = boot_seconds() - t
+    # 443 works again (it may have been refused a while: the baseline
+    # alone denies everything), and stays so; port 80 is tried throughout
+    # and for two seconds more.
+    reopened = w.settle(t, 443, True, BOUND, hold=2.0)
     tries80 = w.since(t, 80)
-    closed443 = [s for s in w.since(t, 443) if not s[2]]
-    figures.add("policy deleted", f"put back after {restored * 1000:.0f} ms; 443 open again "
-                f"{reopened * 1000:.0f} ms after the deletion ({len(closed443)} tries of 443 "
-                f"refused meanwhile); port 80 tried {len(tries80)} times, "
+    gap = w.widest_gap(80, t, t + max(restored, reopened) + 2.0)
+    refused443 = [s for s in w.since(t, 443) if not s[2]]
+    figures.add("policy deleted", f"put back after {restored * 1000:.0f} ms (polled every "
+                f"100 ms); 443 (allowed by the deleted policy) refused on {len(refused443)} "
+                f"tries, open at every try from {reopened * 1000:.0f} ms on; port 80 tried "
+                f"{len(tries80)} times, at most {gap * 1000:.0f} ms apart, "
                 f"{sum(1 for s in tries80 if s[2])} got through")
-    assert len(tries80) >= 5
+    assert gap < 0.75, "port 80 was not watched continuously"
     assert [s for s in tries80 if s[2]] == []
