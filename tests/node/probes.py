@@ -9,6 +9,7 @@ nc prints that line and exits 0. A connection the policies deny prints
 nothing and exits non-zero. Every check asserts both."""
 
 import json
+import os
 import subprocess
 import threading
 import time
@@ -18,7 +19,8 @@ from conftest import API_VERSION, NODE, PROBE_IMAGE, wait_for
 TEST_HOST = "203.0.113.10"  # listens on TCP 80, 443, 8000, 8050, 8100, 9000
 EXCEPTED_HOST = "203.0.113.7"  # listens on TCP 443
 OUTSIDE_DNS = "198.51.100.53"  # answers any A query with TEST_HOST
-NETNS_TESTHOSTS = "/run/netns/kage-testhosts"
+# tests/node/lib.sh's names (KAGE_TESTHOSTS_NETNS as there).
+NETNS_TESTHOSTS = f"/run/netns/{os.environ.get('KAGE_TESTHOSTS_NETNS', 'kage-testhosts')}"
 NETNS_NODE = "/run/netns/kage-node"
 SLEEP = ["sleep", "3600"]
 # A listener on TCP 8080 that answers every connection with "hi".

@@ -15,7 +15,7 @@ if [ ! -f "$KAGE_CLUSTER_DIR/env" ] || [ ! -f "$KAGE_CLUSTER_DIR/kubeconfig" ]; 
 	echo "test-node: no real node at $KAGE_CLUSTER_DIR (no env or kubeconfig): run make node-up first" >&2
 	exit 2
 fi
-for ns in kage-node kage-testhosts; do
+for ns in kage-node "${KAGE_TESTHOSTS_NETNS:-kage-testhosts}"; do
 	if [ ! -e "/run/netns/$ns" ]; then
 		echo "test-node: no network namespace $ns: run make node-up first" >&2
 		exit 2

@@ -47,8 +47,9 @@ def test_control_the_test_hosts_reach_a_plain_pod(where):
     assert got["connected"] and got["data"] == "hi\n", got
 
 
-def test_the_test_hosts_cannot_reach_the_sandbox(where):
+def test_the_test_hosts_cannot_reach_the_sandbox(where, figures):
     got = connect_from_netns(NETNS_TESTHOSTS, where["sandbox"], LISTEN_PORT)
+    figures.add("ingress from the test hosts", f"{got}")
     assert not got["connected"], got
 
 
