@@ -39,6 +39,10 @@ CLASS = f"real-node-{RUN}"
 NODE = "kage-node"
 PROBE_IMAGE = "localhost/kage-probe:latest"
 RESULTS = STATE / "node-tests-results.txt"
+# The tenant who writes the Sandboxes: a user bound to kage-sandbox-editor
+# alone in the suite's namespaces, so kage's admission policies (which
+# exempt cluster admins) judge every Sandbox the suite makes.
+TENANT = "node-tests-tenant"
 
 
 def read_env():
@@ -88,6 +92,21 @@ def figures():
 def kubectl():
     env = read_env()
     return Kubectl(env["BIN_DIR"], STATE / "kubeconfig")
+
+
+class Tenant(Kubectl):
+    """kubectl as TENANT (impersonated by the admin's kubeconfig)."""
+
+    def __init__(self, admin):
+        self.bin, self.kubeconfig = admin.bin, admin.kubeconfig
+
+    def run(self, *args, **kw):
+        return super().run(f"--as={TENANT}", *args, **kw)
+
+
+@pytest.fixture(scope="session")
+def tenant(kubectl):
+    return Tenant(kubectl)
 
 
 @pytest.fixture(scope="session")
@@ -149,9 +168,10 @@ def real_node_class(kubectl, bed):
 
 @pytest.fixture(scope="session")
 def namespaces(kubectl, real_node_class):
-    """Makes namespaces that enforce Pod Security restricted and are
-    granted the class (grant=False: not granted); deletes them at the end
-    of the session, before the class goes."""
+    """Makes namespaces that enforce Pod Security restricted, where the
+    tenant may write Sandboxes, granted the class (grant=False: not
+    granted); deletes them at the end of the session, before the class
+    goes."""
     made = []
 
     def make(prefix, grant=True):
@@ -165,6 +185,12 @@ def namespaces(kubectl, real_node_class):
         wait_for(lambda: kubectl.run("-n", name, "get", "serviceaccount", "default",
                                      check=False).returncode == 0,
                  timeout=60, interval=0.25, what=f"the default ServiceAccount of {name}")
+        kubectl.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                        "metadata": {"name": "tenant", "namespace": name},
+                        "roleRef": {"apiGroup": "rbac.authorization.k8s.io",
+                                    "kind": "ClusterRole", "name": "kage-sandbox-editor"},
+                        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                                      "name": TENANT}]})
         return name
 
     yield make
@@ -174,7 +200,7 @@ def namespaces(kubectl, real_node_class):
 
 
 @pytest.fixture(scope="session")
-def fleet(kubectl, namespaces, real_node_class):
+def fleet(kubectl, tenant, namespaces, real_node_class):
     """The sandboxes and plain pods the egress and ingress cases share,
     made at once and left running for the session:
 
@@ -213,7 +239,7 @@ def fleet(kubectl, namespaces, real_node_class):
         plain_pod(other, "plain-listener", command=LISTEN),
     ]
     started = time.monotonic()
-    apply_all(kubectl, objects)
+    apply_all(kubectl, objects, tenant)
     wait_ready(kubectl, objects)
     print(f"\n[fleet] {len(objects)} objects Ready in {time.monotonic() - started:.1f} s",
           flush=True)

@@ -71,9 +71,14 @@ def plain_pod(ns, name, command=SLEEP, labels=None):
     }
 
 
-def apply_all(kubectl, objects):
-    """Writes every object in one request: the node starts them at once."""
-    kubectl.apply({"apiVersion": "v1", "kind": "List", "items": list(objects)})
+def apply_all(kubectl, objects, tenant):
+    """Writes the Sandboxes as the tenant and the other objects as the
+    admin, each set in one request: the node starts them at once."""
+    sandboxes = [o for o in objects if o["kind"] == "Sandbox"]
+    others = [o for o in objects if o["kind"] != "Sandbox"]
+    for who, items in ((tenant, sandboxes), (kubectl, others)):
+        if items:
+            who.apply({"apiVersion": "v1", "kind": "List", "items": items})
 
 
 def wait_ready(kubectl, objects, timeout=180):

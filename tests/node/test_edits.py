@@ -23,13 +23,13 @@ def allow(*ports):
 
 
 @pytest.fixture(scope="module")
-def running(kubectl, namespaces, real_node_class):
+def running(kubectl, tenant, namespaces, real_node_class):
     """Two sandboxes allowed 203.0.113.10:443, made at once: `edited` and
     `guarded`."""
     ns = namespaces("edits")
     objects = [sandbox(ns, name, real_node_class, egress=allow(443))
                for name in ("edited", "guarded")]
-    apply_all(kubectl, objects)
+    apply_all(kubectl, objects, tenant)
     wait_ready(kubectl, objects)
     return ns
 
@@ -52,26 +52,27 @@ def watch(kubectl, running):
         w.stop()
 
 
-def patch(kubectl, ns, name, body, kind="merge"):
-    kubectl.run("-n", ns, "patch", "sandbox", name, f"--type={kind}", "-p", json.dumps(body))
+def patch(tenant, ns, name, body, kind="merge"):
+    """The tenant edits the Sandbox."""
+    tenant.run("-n", ns, "patch", "sandbox", name, f"--type={kind}", "-p", json.dumps(body))
 
 
 def test_widening_narrowing_and_removing_the_allow_list_take_effect(
-        kubectl, running, watch, figures):
+        kubectl, tenant, running, watch, figures):
     w = watch("edited")
 
     t = boot_seconds()
-    patch(kubectl, running, "edited", {"spec": {"egress": allow(443, 80)}})
+    patch(tenant, running, "edited", {"spec": {"egress": allow(443, 80)}})
     widened = w.settle(t, 80, True, BOUND)
     assert [s for s in w.since(t, 443) if not s[2]] == [], "443 refused while widening"
 
     t = boot_seconds()
-    patch(kubectl, running, "edited", {"spec": {"egress": allow(80)}})
+    patch(tenant, running, "edited", {"spec": {"egress": allow(80)}})
     narrowed = w.settle(t, 443, False, BOUND)
     assert [s for s in w.since(t, 80) if not s[2]] == [], "80 refused while narrowing to it"
 
     t = boot_seconds()
-    patch(kubectl, running, "edited", [{"op": "remove", "path": "/spec/egress/allow"}],
+    patch(tenant, running, "edited", [{"op": "remove", "path": "/spec/egress/allow"}],
           kind="json")
     removed = w.settle(t, 80, False, BOUND)
     assert [s for s in w.since(t, 443) if s[2]] == [], "443 opened again"
@@ -85,13 +86,17 @@ def test_widening_narrowing_and_removing_the_allow_list_take_effect(
 
 
 def test_a_deleted_policy_is_put_back_and_what_it_blocked_stays_blocked(
-        kubectl, running, watch, figures):
-    """The admin deletes kage's policy of the sandbox. Until kage writes it
+        kubectl, tenant, running, watch, figures):
+    """The tenant may not delete kage's policy of the sandbox; the admin
+    does. Until kage writes it
     again the namespace's baseline (deny all) still selects the pod, so
     port 80 stays closed all along; 443, allowed by the deleted policy,
     may close for that while and must open again."""
     w = watch("guarded")
     old = kubectl.json("-n", running, "get", "networkpolicy", "guarded")["metadata"]["uid"]
+
+    refused = tenant.run("-n", running, "delete", "networkpolicy", "guarded", check=False)
+    assert refused.returncode != 0 and "Forbidden" in refused.stderr, refused.stderr
 
     t = boot_seconds()
     kubectl.run("-n", running, "delete", "networkpolicy", "guarded", "--wait=false")

@@ -61,13 +61,13 @@ def parse(log):
 
 
 def test_a_sandbox_that_connects_from_its_first_instant_never_gets_through(
-        kubectl, namespaces, real_node_class, figures):
+        kubectl, tenant, namespaces, real_node_class, figures):
     ns = namespaces("first")
     names = [f"eager-{i}" for i in range(REPEATS)]
     objects = [sandbox(ns, n, real_node_class, command=["sh", "-c", LOOP], egress={"allow": [
         {"cidr": f"{TEST_HOST}/32", "ports": [{"port": 443, "protocol": "TCP"}]}]})
         for n in names]
-    apply_all(kubectl, objects)
+    apply_all(kubectl, objects, tenant)
     wait_ready(kubectl, objects)
 
     def logs(name):

@@ -23,7 +23,8 @@ def phase(kubectl, ns, name):
     return (s or {}).get("status", {}).get("phase")
 
 
-def test_paused_and_expired_sandboxes_have_no_pod(kubectl, ns, real_node_class, figures):
+def test_paused_and_expired_sandboxes_have_no_pod(kubectl, tenant, ns, real_node_class,
+                                                  figures):
     cls = real_node_class
     running = [sandbox(ns, "to-pause", cls), sandbox(ns, "to-expire", cls,
                                                      lifetime={"ttlSeconds": 20,
@@ -32,7 +33,7 @@ def test_paused_and_expired_sandboxes_have_no_pod(kubectl, ns, real_node_class, 
             sandbox(ns, "short-lived", cls, lifetime={"ttlSeconds": 20,
                                                        "shutdownPolicy": "Delete"})]
     made = time.monotonic()
-    apply_all(kubectl, running + idle)
+    apply_all(kubectl, running + idle, tenant)
     wait_ready(kubectl, running)
 
     wait_for(lambda: phase(kubectl, ns, "born-paused") == "Paused", timeout=30,
@@ -42,7 +43,7 @@ def test_paused_and_expired_sandboxes_have_no_pod(kubectl, ns, real_node_class, 
     assert (ready["status"], ready["reason"]) == ("False", "Paused")
 
     t = time.monotonic()
-    kubectl.run("-n", ns, "patch", "sandbox", "to-pause", "--type=merge",
+    tenant.run("-n", ns, "patch", "sandbox", "to-pause", "--type=merge",
                 "-p", json.dumps({"spec": {"paused": True}}))
     wait_gone(kubectl, ns, "pod", "to-pause")
     paused_in = time.monotonic() - t
@@ -68,7 +69,7 @@ def test_paused_and_expired_sandboxes_have_no_pod(kubectl, ns, real_node_class, 
         assert get(kubectl, ns, "pod", name) is None, name
 
 
-def test_a_deleted_sandbox_loses_its_pod_before_what_isolates_it(kubectl, ns,
+def test_a_deleted_sandbox_loses_its_pod_before_what_isolates_it(kubectl, tenant, ns,
                                                                    real_node_class, figures):
     """The Sandbox's pod and its own NetworkPolicy go by the garbage
     collector (ownerReferences), the pod gracefully (its processes run on
@@ -79,13 +80,13 @@ def test_a_deleted_sandbox_loses_its_pod_before_what_isolates_it(kubectl, ns,
     name = "deleted"
     obj = sandbox(ns, name, real_node_class, egress={"allow": [
         {"cidr": f"{TEST_HOST}/32", "ports": [{"port": 443, "protocol": "TCP"}]}]})
-    apply_all(kubectl, [obj])
+    apply_all(kubectl, [obj], tenant)
     wait_ready(kubectl, [obj])
     w = Watch(kubectl, ns, name, (80,))
     try:
         assert w.state_after(boot_seconds(), 80) is False
         t, boot = time.monotonic(), boot_seconds()
-        kubectl.run("-n", ns, "delete", "sandbox", name, "--wait=false")
+        tenant.run("-n", ns, "delete", "sandbox", name, "--wait=false")
         polls, pod_gone, policy_gone = [], None, None
         while pod_gone is None and time.monotonic() - t < 60:
             items = kubectl.json("-n", ns, "get", "pods,networkpolicies")["items"]
