@@ -3,6 +3,7 @@
 expired), and a deleted sandbox loses its pod before whatever isolates
 it."""
 
+import calendar
 import json
 import time
 
@@ -16,6 +17,11 @@ from sandboxes import condition, get
 @pytest.fixture(scope="module")
 def ns(namespaces):
     return namespaces("life")
+
+
+def stamp(rfc3339):
+    """Seconds since the epoch of an RFC 3339 time in UTC with whole seconds."""
+    return calendar.timegm(time.strptime(rfc3339, "%Y-%m-%dT%H:%M:%SZ"))
 
 
 def phase(kubectl, ns, name):
@@ -32,7 +38,6 @@ def test_paused_and_expired_sandboxes_have_no_pod(kubectl, tenant, ns, real_node
     idle = [sandbox(ns, "born-paused", cls, paused=True),
             sandbox(ns, "short-lived", cls, lifetime={"ttlSeconds": 20,
                                                        "shutdownPolicy": "Delete"})]
-    made = time.monotonic()
     apply_all(kubectl, running + idle, tenant)
     wait_ready(kubectl, running)
 
@@ -53,15 +58,23 @@ def test_paused_and_expired_sandboxes_have_no_pod(kubectl, tenant, ns, real_node
     # Retain: the Sandbox stays, Expired, without a pod.
     wait_for(lambda: phase(kubectl, ns, "to-expire") == "Expired", timeout=60, interval=0.5,
              what="to-expire to be Expired")
-    expired_at = time.monotonic() - made
     wait_gone(kubectl, ns, "pod", "to-expire")
-    ready = condition(get(kubectl, ns, "sandbox", "to-expire"), "Ready")
+    expired = get(kubectl, ns, "sandbox", "to-expire")
+    ready = condition(expired, "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "Expired")
+    # Whole seconds (RFC 3339): the lifetime from creation, and how late
+    # the Expired condition came after status.expiresAt.
+    lifetime = stamp(expired["status"]["expiresAt"]) - stamp(
+        expired["metadata"]["creationTimestamp"])
+    late = stamp(ready["lastTransitionTime"]) - stamp(expired["status"]["expiresAt"])
+    assert lifetime == 20, expired["status"]
+    assert 0 <= late <= 5, (ready, expired["status"])
     # Delete: the Sandbox goes, and its pod with it.
     wait_gone(kubectl, ns, "sandbox", "short-lived", timeout=60)
     wait_gone(kubectl, ns, "pod", "short-lived")
     figures.add("lifecycle", f"paused: pod gone {paused_in * 1000:.0f} ms after the edit; "
-                f"ttlSeconds 20: Expired {expired_at:.1f} s after creation")
+                f"ttlSeconds 20: expiresAt {lifetime} s after creation, Expired {late} s after "
+                "expiresAt (whole seconds)")
 
     # A paused sandbox still has no pod a while later.
     time.sleep(2)
