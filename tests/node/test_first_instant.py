@@ -11,9 +11,10 @@ success, and its first refusal, with the time (CLOCK_BOOTTIME,
 /proc/uptime, 10 ms steps) it happened.
 
 kage writes the sandbox's policy and the namespace's baseline before the
-pod (checked here by resourceVersion); whether the packets obey from the
-first instant is up to the node's policy agent, which learns the pod's
-address from the API server only after the pod has started."""
+pod (checked here by resourceVersion). That alone is not enough: the
+node's policy agent (kube-router) learns the pod's address from the API
+server only after the pod has started, so the sandbox's command must not
+run before the agent enforces the policies."""
 
 import os
 
