@@ -175,7 +175,7 @@ test-faults-short: all build-cluster
 	@KAGE_FAULTS=short tests/e2e/faults/run.sh
 
 test: deps all lint test-security test-unit test-asan test-gitops test-image test-release test-fuzz \
-      test-e2e test-faults-short test-helm
+      test-e2e test-faults-short test-helm test-node
 
 # The Helm chart (charts/kage): made from manifests/ by scripts/chart.py
 # (run it after changing them), linted, rendered and installed.
@@ -191,13 +191,13 @@ test-helm: build-cluster
 node-build: build-cluster
 	@tests/node/build.sh
 
-node-up: deps all node-build
+node-up: deps node-build
 	@tests/node/node-up.sh
 
 node-down:
 	@tests/node/node-down.sh
 
-test-node:
+test-node: deps node-build
 	@tests/node/run.sh
 
 lint:
