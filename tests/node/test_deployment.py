@@ -58,7 +58,7 @@ def test_two_replicas_run_from_the_image_on_the_real_node(kubectl, bed):
 
 
 def test_in_cluster_config_through_the_kubernetes_service(kubectl, bed):
-    """The log's first line names the server the controller found in its
+    """The log's start-up line names the server the controller found in its
     environment: the kubernetes Service, which kube-proxy on the node
     sends to the API server's advertised address."""
     svc = kubectl.json("-n", "default", "get", "service", "kubernetes")
@@ -66,9 +66,9 @@ def test_in_cluster_config_through_the_kubernetes_service(kubectl, bed):
                           "-l", "kubernetes.io/service-name=kubernetes")["items"]
     assert [a for s in slices for e in s["endpoints"] for a in e["addresses"]] == ["10.87.0.1"]
     for pod in controller_pods(kubectl):
-        first = kubectl.run("-n", NS, "logs", pod["metadata"]["name"]).stdout.splitlines()[0]
-        started = json.loads(first)
-        assert started["msg"] == "kage-controller started"
+        lines = [json.loads(line) for line in
+                 kubectl.run("-n", NS, "logs", pod["metadata"]["name"]).stdout.splitlines()]
+        started = next(line for line in lines if line["msg"] == "kage-controller started")
         assert started["server"] == f"https://{svc['spec']['clusterIP']}:443"
         assert started["leaderElect"] is True
 
