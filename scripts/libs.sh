@@ -100,7 +100,11 @@ build() {
 	say "building $name ($(basename "$src"))"
 	(
 		cd "$src"
-		./configure --prefix="$dest" --disable-shared --enable-static --with-pic "${cross[@]}" "$@"
+		# The temp dir's random name would end up in the debug info and so
+		# in the binary's GNU build ID: mapped to a fixed path, the same
+		# sources give the same archives, and the image the same binary.
+		./configure --prefix="$dest" --disable-shared --enable-static --with-pic "${cross[@]}" \
+			CFLAGS="${CFLAGS:--g -O2} -ffile-prefix-map=$work=/usr/src/kage-libs" "$@"
 		for d in "${dirs[@]}"; do
 			make -j"$jobs" -C "$d"
 			make -C "$d" install DESTDIR="$stage"
