@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import subprocess
 import tarfile
 import time
@@ -298,10 +299,11 @@ def test_ctr_images_import_loads_the_archive_under_the_image_name(containerd, la
     assert line.split()[-2] == f"linux/{arch}", line
 
 
-def test_the_binary_of_each_image_prints_the_release_version(layout, arch, tmp_path):
+def test_the_binaries_of_each_image_run_from_its_files(layout, arch, tmp_path):
     # The image's files alone (its loader and libraries, -L for qemu):
     # arm64 runs under qemu-user, so a missing library or an amd64 file
-    # among them fails here.
+    # among them fails here. The controller prints the release's version;
+    # the static policy gate finds a port nothing listens on blocked.
     d, index = layout
     manifest = json.loads(blob(d, index["manifests"][0]["digest"]))
     root = tmp_path / "root"
@@ -312,14 +314,23 @@ def test_the_binary_of_each_image_prints_the_release_version(layout, arch, tmp_p
     revision = run("git", "-C", str(REPO), "rev-parse", "HEAD").stdout.strip()
     if run("git", "-C", str(REPO), "diff", "--quiet", "HEAD", check=False).returncode:
         revision += "-dirty"
-    elf = (root / "kage-controller").read_bytes()[:20]
-    assert int.from_bytes(elf[18:20], "little") == {"amd64": 62, "arm64": 183}[arch]  # e_machine
+    for name in ("kage-controller", "kage-gate"):
+        elf = (root / name).read_bytes()[:20]
+        assert int.from_bytes(elf[18:20], "little") == {"amd64": 62, "arm64": 183}[arch], name
     if arch == "amd64":
-        out = run(*SUDO, "chroot", str(root), "/kage-controller", "--version", timeout=60)
+        def exe(*args):
+            return run(*SUDO, "chroot", str(root), *args, check=False, timeout=60)
     else:
-        out = run("qemu-aarch64", "-L", str(root), str(root / "kage-controller"), "--version",
-                  timeout=60)
-    assert out.stdout.strip() == f"kage-controller {VERSION} (revision {revision})", out
+        def exe(path, *args):
+            return run("qemu-aarch64", "-L", str(root), str(root) + path, *args, check=False,
+                       timeout=60)
+    out = exe("/kage-controller", "--version")
+    assert (out.returncode, out.stdout.strip()) == \
+        (0, f"kage-controller {VERSION} (revision {revision})"), out
+    gate = exe("/kage-gate", "127.0.0.1:1")
+    assert gate.returncode == 0 and re.fullmatch(
+        r"kage-gate: egress blocked after [0-9]+ ms \(2 connects\)",
+        (gate.stdout + gate.stderr).strip()), gate
 
 
 # --- the SBOM -------------------------------------------------------------------
@@ -366,7 +377,7 @@ def test_the_sbom_names_every_package_dpkg_says_the_image_holds(layout, build_ro
     assert "/kage-controller" in files
     admin = str(build_root / "var/lib/dpkg")
     owners = {}
-    for f in sorted(files - {"/kage-controller", "/etc/ssl/certs/ca-certificates.crt"}):
+    for f in sorted(files - {"/kage-controller", "/kage-gate", "/etc/ssl/certs/ca-certificates.crt"}):
         # bookworm's packages name their files under /lib or /usr/lib.
         for cand in (f, "/usr" + f):
             proc = run("dpkg-query", f"--admindir={admin}", "-S", cand, check=False)
