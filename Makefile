@@ -146,8 +146,9 @@ image:
 test-image:
 	@VERSION=$(VERSION) REVISION=$(REVISION) tests/image/test_image.sh
 
-# make release VERSION=x.y.z: dist/install.yaml, the image as an OCI
-# archive, its SBOM (SPDX 2.3 JSON) and SHA256SUMS (scripts/release.sh).
+# make release VERSION=x.y.z: dist/install.yaml, the image for linux/amd64
+# and linux/arm64 as OCI archives, their SBOMs (SPDX 2.3 JSON) and
+# SHA256SUMS (scripts/release.sh; ARCHES=amd64 for amd64 only).
 release: deps
 	@VERSION=$(VERSION) REVISION=$(REVISION) scripts/release.sh
 

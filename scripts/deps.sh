@@ -11,6 +11,8 @@ pkgs=(
 	iproute2 procps lua5.1 lua-cjson python3-yaml libclang-rt-14-dev
 	# the real node (tests/node)
 	containerd runc containernetworking-plugins ipset conntrack util-linux busybox-static
+	# the release's arm64 image, run by tests/release (qemu-aarch64)
+	qemu-user
 )
 
 missing=()

@@ -18,6 +18,9 @@
 #   VERSION                  image tag and the binary's --version (default:
 #                            the Makefile's VERSION)
 #   IMAGE                    full name (default kage-controller:$VERSION)
+#   ARCH                     amd64 (default: the Dockerfile, built natively)
+#                            or arm64 (Dockerfile.arm64: cross-compiled on
+#                            an amd64 builder into an image for linux/arm64)
 #   REVISION                 the commit, for --version, the build-info metric
 #                            and the image's label (default: git's HEAD,
 #                            "-dirty" when the tree differs from it)
@@ -30,7 +33,6 @@
 #                            from) to this file
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-dockerfile=$repo/Dockerfile
 
 if [ -z "${VERSION:-}" ]; then
 	VERSION=$(sed -n 's/^VERSION[[:space:]]*[?:]*=[[:space:]]*//p' "$repo/Makefile" | head -n1)
@@ -49,6 +51,18 @@ die() {
 	echo "image: $*" >&2
 	exit 1
 }
+
+# The image's platform: the amd64 build runs as it always has (no
+# --platform), so its image stays the same.
+platform=()
+case ${ARCH:-amd64} in
+amd64) dockerfile=$repo/Dockerfile ;;
+arm64)
+	dockerfile=$repo/Dockerfile.arm64
+	platform=(--platform linux/arm64)
+	;;
+*) die "ARCH must be amd64 or arm64, got '$ARCH'" ;;
+esac
 
 sudo=()
 [ "$(id -u)" -eq 0 ] || sudo=(sudo)
@@ -215,7 +229,7 @@ done
 
 old=$(pm image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 say "building $IMAGE"
-pm build --pull=never --network=host --layers "${run_flags[@]}" \
+pm build --pull=never --network=host --layers "${run_flags[@]}" "${platform[@]}" \
 	--build-arg VERSION="$VERSION" --build-arg REVISION="$REVISION" \
 	--label org.opencontainers.image.version="$VERSION" \
 	--label org.opencontainers.image.revision="$REVISION" \
@@ -232,7 +246,7 @@ say "built $IMAGE ${new:0:12}, $((size / 1024)) KiB"
 if [ -n "${PACKAGES_OUT:-}" ]; then
 	# The build stage again: every layer is cached from the build above.
 	stage="$IMAGE-build"
-	pm build --pull=never --network=host --layers "${run_flags[@]}" --target build --quiet \
+	pm build --pull=never --network=host --layers "${run_flags[@]}" "${platform[@]}" --target build --quiet \
 		--build-arg VERSION="$VERSION" --build-arg REVISION="$REVISION" \
 		-t "$stage" -f "$dockerfile" "$repo" >/dev/null
 	cid=$(pm create "$stage")

@@ -43,7 +43,13 @@ die() {
 	echo "libs: $*" >&2
 	exit 1
 }
-for tool in apt-get dpkg-source cc make; do
+host=${KAGE_LIBS_HOST:-}
+cross=()
+if [ -n "$host" ]; then
+	export CC=${CC:-$host-gcc}
+	cross=(--host="$host")
+fi
+for tool in apt-get dpkg-source "${CC:-cc}" make; do
 	command -v "$tool" >/dev/null 2>&1 || die "$tool is missing (run make deps)"
 done
 
@@ -94,7 +100,11 @@ build() {
 	say "building $name ($(basename "$src"))"
 	(
 		cd "$src"
-		./configure --prefix="$dest" --disable-shared --enable-static --with-pic "$@"
+		# The temp dir's random name would end up in the debug info and so
+		# in the binary's GNU build ID: mapped to a fixed path, the same
+		# sources give the same archives, and the image the same binary.
+		./configure --prefix="$dest" --disable-shared --enable-static --with-pic "${cross[@]}" \
+			CFLAGS="${CFLAGS:--g -O2} -ffile-prefix-map=$work=/usr/src/kage-libs" "$@"
 		for d in "${dirs[@]}"; do
 			make -j"$jobs" -C "$d"
 			make -C "$d" install DESTDIR="$stage"

@@ -10,10 +10,14 @@
 #   kage-controller-VERSION-linux-amd64.oci.tar  the image (scripts/image.sh)
 #       as an OCI archive that `ctr -n k8s.io images import` and
 #       `k3s ctr images import` load under its name
-#   kage-controller-VERSION.spdx.json         SPDX 2.3 SBOM: every Debian
-#       package a file of the image comes from and the Debian sources of the
-#       libraries linked statically (curl, libmicrohttpd), with versions
-#   SHA256SUMS                                of the three above
+#   kage-controller-VERSION-linux-arm64.oci.tar  the same for linux/arm64,
+#       cross-compiled here (Dockerfile.arm64), under the same name
+#   kage-controller-VERSION.spdx.json         SPDX 2.3 SBOM of the amd64
+#       image: every Debian package a file of the image comes from and the
+#       Debian sources of the libraries linked statically (curl,
+#       libmicrohttpd), with versions
+#   kage-controller-VERSION-linux-arm64.spdx.json  the same for arm64
+#   SHA256SUMS                                of all the above
 #
 # The image carries OCI labels (version, revision, source, licenses) and the
 # binary the version and commit (--version, kage_build_info).
@@ -26,6 +30,7 @@
 #               imported on each node)
 #   SOURCE      org.opencontainers.image.source (default: git remote "origin")
 #   DIST        output directory (default dist/)
+#   ARCHES      the images' architectures (default "amd64 arm64")
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 . "$repo/tests/cluster/versions.sh"
@@ -47,8 +52,12 @@ SOURCE=${SOURCE-$(git -C "$repo" remote get-url origin 2>/dev/null || true)}
 IMAGE_REPO=${IMAGE_REPO:-localhost/kage-controller}
 image=$IMAGE_REPO:$VERSION
 dist=${DIST:-$repo/dist}
-arch=amd64
-[ "$(uname -m)" = x86_64 ] || die "the release is built for linux/amd64 on an x86_64 machine"
+read -ra arches <<<"${ARCHES:-amd64 arm64}"
+for arch in "${arches[@]}"; do
+	case $arch in amd64 | arm64) ;; *) die "ARCHES: unknown architecture '$arch' (amd64, arm64)" ;; esac
+done
+[ ${#arches[@]} -gt 0 ] || die "ARCHES is empty"
+[ "$(uname -m)" = x86_64 ] || die "the release is built on an x86_64 machine (arm64 is cross-compiled)"
 [ -n "$SOURCE" ] || say "no SOURCE and no git remote 'origin': the image's source label stays empty"
 
 # The pinned kubectl of the local control plane (its kustomize is the one
@@ -90,35 +99,46 @@ grep -q "image: $image\$" "$out/install.yaml" || die "install.yaml does not run 
 grep -q -- "- --gate-image=$image\$" "$out/install.yaml" || die "install.yaml's --gate-image is not $image"
 say "install.yaml: $(grep -c '^kind:' "$out/install.yaml") objects"
 
-# --- the image -----------------------------------------------------------------
-VERSION=$VERSION REVISION=$REVISION SOURCE=$SOURCE IMAGE=$image PACKAGES_OUT=$work/packages.tsv \
-	"$repo/scripts/image.sh"
-
-# --- the OCI archive -------------------------------------------------------------
-oci=kage-controller-$VERSION-linux-$arch.oci.tar
-pm save --format oci-archive -o "$work/saved.tar" "$image"
-mkdir -p "$work/layout"
-tar -C "$work/layout" -xf "$work/saved.tar"
-python3 "$repo/scripts/release.py" name-oci-layout "$work/layout" "$image"
-# Deterministic member order, owners and times: the same image gives the
-# same archive.
-(cd "$work/layout" && tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 \
-	--format=posix --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
-	-cf "$out/$oci" oci-layout index.json blobs)
-digest=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"])' \
-	"$work/layout/index.json")
-say "$oci: $image $digest, $(($(stat -c %s "$out/$oci") / 1024)) KiB"
-
-# --- SBOM -----------------------------------------------------------------------
-sbom=kage-controller-$VERSION.spdx.json
+# --- per architecture: the image, its OCI archive and its SBOM -------------------
 created=$(TZ=UTC git -C "$repo" log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null ||
 	date -u +%Y-%m-%dT%H:%M:%SZ)
-TZ=UTC python3 "$repo/scripts/release.py" sbom "$work/packages.tsv" "$VERSION" "$REVISION" \
-	"$SOURCE" "$image" "$digest" "$created" >"$out/$sbom"
-say "$sbom: $(grep -c '"SPDXID": "SPDXRef-Package-' "$out/$sbom") packages"
+artefacts=()
+for arch in "${arches[@]}"; do
+	# Built under a tag of its own in podman's storage (amd64 keeps $image);
+	# both archives name the image $image, as the nodes of either
+	# architecture run it.
+	local_image=$image suffix=
+	if [ "$arch" != amd64 ]; then
+		local_image=$image-$arch
+		suffix=-linux-$arch
+	fi
+	ARCH=$arch VERSION=$VERSION REVISION=$REVISION SOURCE=$SOURCE IMAGE=$local_image \
+		PACKAGES_OUT=$work/packages-$arch.tsv "$repo/scripts/image.sh"
+
+	oci=kage-controller-$VERSION-linux-$arch.oci.tar
+	rm -rf "$work/layout" "$work/saved.tar"
+	pm save --format oci-archive -o "$work/saved.tar" "$local_image"
+	mkdir -p "$work/layout"
+	tar -C "$work/layout" -xf "$work/saved.tar"
+	python3 "$repo/scripts/release.py" name-oci-layout "$work/layout" "$image"
+	# Deterministic member order, owners and times: the same image gives the
+	# same archive.
+	(cd "$work/layout" && tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 \
+		--format=posix --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
+		-cf "$out/$oci" oci-layout index.json blobs)
+	digest=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"])' \
+		"$work/layout/index.json")
+	say "$oci: $image $digest, $(($(stat -c %s "$out/$oci") / 1024)) KiB"
+
+	sbom=kage-controller-$VERSION$suffix.spdx.json
+	TZ=UTC python3 "$repo/scripts/release.py" sbom "$work/packages-$arch.tsv" "$VERSION" "$REVISION" \
+		"$SOURCE" "$image" "$digest" "$created" >"$out/$sbom"
+	say "$sbom: $(grep -c '"SPDXID": "SPDXRef-Package-' "$out/$sbom") packages"
+	artefacts+=("$oci" "$sbom")
+done
 
 # --- checksums, then dist/ in one step -------------------------------------------
-(cd "$out" && sha256sum install.yaml "$oci" "$sbom" >SHA256SUMS)
+(cd "$out" && sha256sum install.yaml "${artefacts[@]}" >SHA256SUMS)
 mkdir -p "$dist"
 rm -f "$dist/install.yaml" "$dist/SHA256SUMS" "$dist"/kage-controller-*.oci.tar "$dist"/kage-controller-*.spdx.json
 mv "$out"/* "$dist/"

@@ -12,7 +12,7 @@ import sys
 TAG = "SPDX-License-Identifier: Apache-2.0"
 # The comment each kind of file carries the tag in.
 COMMENT = {".c": "// ", ".h": "// ", ".go": "// ", ".py": "# ", ".sh": "# ", ".lua": "-- "}
-NAMED = {"Makefile": "# ", "Dockerfile": "# ", ".ci/run": "# "}
+NAMED = {"Makefile": "# ", "Dockerfile": "# ", "Dockerfile.arm64": "# ", ".ci/run": "# "}
 # Go files whose first lines Go reads (a build constraint) are none here;
 # test data and generated charts are not sources.
 SKIP_DIRS = ("tests/fuzz/corpus/", "charts/")

@@ -5,8 +5,9 @@
 # meet it (test_release.py): install.yaml against the kustomize sources and
 # applied to a local control plane of its own (tests/cluster, state in
 # .cluster-release/, taken down afterwards: the e2e suite's cluster never
-# sees kage installed this way), the OCI archive's names and digests, the
-# SBOM against the image's files and the build stage's dpkg database, and
+# sees kage installed this way), each OCI archive's (amd64, arm64) names,
+# digests, platform and binary (--version; arm64 under qemu-aarch64), each
+# SBOM against its image's files and its build stage's dpkg database, and
 # SHA256SUMS.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,12 +23,14 @@ export KAGE_CLUSTER_DIR=$repo/.cluster-release
 
 sudo=()
 [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-# containerd's ctr imports the OCI archive as K3s's `k3s ctr` does.
-if ! command -v containerd >/dev/null 2>&1 || ! command -v ctr >/dev/null 2>&1; then
-	echo "release: installing containerd (for ctr images import)" >&2
+# containerd's ctr imports the OCI archive as K3s's `k3s ctr` does;
+# qemu-aarch64 runs the arm64 binary.
+if ! command -v containerd >/dev/null 2>&1 || ! command -v ctr >/dev/null 2>&1 ||
+	! command -v qemu-aarch64 >/dev/null 2>&1; then
+	echo "release: installing containerd and qemu-user (for ctr images import, qemu-aarch64)" >&2
 	"${sudo[@]}" apt-get update -qq >/dev/null
 	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		containerd >/dev/null
+		containerd qemu-user >/dev/null
 fi
 dist=$(mktemp -d "${TMPDIR:-/tmp}/kage-release-test.XXXXXX")
 cleanup() {

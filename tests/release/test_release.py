@@ -1,15 +1,18 @@
 # SPDX-License-Identifier: Apache-2.0
 """A release as its users meet it (tests/release/run.sh makes one first):
 install.yaml is the kustomize sources, whole and in apply order, and
-installs kage into a cluster; the OCI archive names its image for
-containerd and its blobs are what their digests say; the SBOM names every
-Debian package the image's files come from and the statically linked
-libraries with their Debian versions; SHA256SUMS verify."""
+installs kage into a cluster; each OCI archive (linux/amd64, linux/arm64)
+names its image for containerd, imports for its platform, its blobs are
+what their digests say and its binary prints the release's version (arm64
+under qemu-aarch64); each SBOM names every Debian package its image's files
+come from and the statically linked libraries with their Debian versions;
+SHA256SUMS verify."""
 
 import hashlib
 import io
 import json
 import os
+import re
 import subprocess
 import tarfile
 import time
@@ -26,6 +29,13 @@ SOURCE = os.environ["SOURCE"]
 STATE = Path(os.environ["KAGE_CLUSTER_DIR"])
 OCI = DIST / f"kage-controller-{VERSION}-linux-amd64.oci.tar"
 SBOM = DIST / f"kage-controller-{VERSION}.spdx.json"
+# Per architecture: the OCI archive, the SBOM and the build stage's image in
+# podman's storage (scripts/release.sh tags arm64 as IMAGE-arm64).
+ARCHES = {
+    "amd64": (OCI, SBOM, f"{IMAGE}-build"),
+    "arm64": (DIST / f"kage-controller-{VERSION}-linux-arm64.oci.tar",
+              DIST / f"kage-controller-{VERSION}-linux-arm64.spdx.json", f"{IMAGE}-arm64-build"),
+}
 SUDO = [] if os.geteuid() == 0 else ["sudo"]
 PODMAN = [*SUDO, "podman"]
 
@@ -71,11 +81,16 @@ def sources():
     return objs
 
 
+@pytest.fixture(scope="module", params=sorted(ARCHES))
+def arch(request):
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def layout(tmp_path_factory):
-    """The OCI archive unpacked: its directory and its index."""
-    d = tmp_path_factory.mktemp("oci")
-    with tarfile.open(OCI) as t:
+def layout(tmp_path_factory, arch):
+    """The OCI archive of arch unpacked: its directory and its index."""
+    d = tmp_path_factory.mktemp(f"oci-{arch}")
+    with tarfile.open(ARCHES[arch][0]) as t:
         names = t.getnames()
         assert all(not n.startswith("/") and ".." not in n.split("/") for n in names)
         t.extractall(d)
@@ -105,9 +120,10 @@ def image_files(layout):
 
 
 @pytest.fixture(scope="module")
-def build_root():
-    """The build stage's root (podman image mount), where the dpkg database is."""
-    stage = f"{IMAGE}-build"
+def build_root(arch):
+    """The build stage's root of arch (podman image mount), where the dpkg
+    database is."""
+    stage = ARCHES[arch][2]
     root = run(*PODMAN, "image", "mount", stage).stdout.strip()
     yield Path(root)
     run(*PODMAN, "image", "unmount", stage, check=False)
@@ -222,11 +238,11 @@ def test_the_oci_archive_names_the_image_for_containerd(layout):
                                 "org.opencontainers.image.ref.name": IMAGE}
 
 
-def test_the_oci_archive_holds_the_image_with_its_labels(layout):
+def test_the_oci_archive_holds_the_image_with_its_labels(layout, arch):
     d, index = layout
     manifest = json.loads(blob(d, index["manifests"][0]["digest"]))
     config = json.loads(blob(d, manifest["config"]["digest"]))
-    assert (config["os"], config["architecture"]) == ("linux", "amd64")
+    assert (config["os"], config["architecture"]) == ("linux", arch)
     assert config["config"]["Entrypoint"] == ["/kage-controller"]
     assert config["config"]["User"] == "65532:65532"
     labels = config["config"]["Labels"]
@@ -271,11 +287,50 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         log.close()
 
 
-def test_ctr_images_import_loads_the_archive_under_the_image_name(containerd, layout):
-    out = containerd("images", "import", str(OCI)).stdout
+def test_ctr_images_import_loads_the_archive_under_the_image_name(containerd, layout, arch):
+    # --platform as on a node of that architecture (ctr imports only the
+    # host's platform unless told otherwise).
+    out = containerd("images", "import", f"--platform=linux/{arch}", str(ARCHES[arch][0])).stdout
     digest = layout[1]["manifests"][0]["digest"]
     assert out.strip() == f"unpacking {IMAGE} ({digest})...done", out
     assert containerd("images", "ls", "-q").stdout.split() == [IMAGE]
+    # The content store holds the config the archive's manifest names, for arch.
+    (line,) = [ln for ln in containerd("images", "ls").stdout.splitlines()[1:]]
+    assert line.split()[-2] == f"linux/{arch}", line
+
+
+def test_the_binaries_of_each_image_run_from_its_files(layout, arch, tmp_path):
+    # The image's files alone (its loader and libraries, -L for qemu):
+    # arm64 runs under qemu-user, so a missing library or an amd64 file
+    # among them fails here. The controller prints the release's version;
+    # the static policy gate finds a port nothing listens on blocked.
+    d, index = layout
+    manifest = json.loads(blob(d, index["manifests"][0]["digest"]))
+    root = tmp_path / "root"
+    root.mkdir()
+    for layer in manifest["layers"]:
+        with tarfile.open(fileobj=io.BytesIO(blob(d, layer["digest"]))) as t:
+            t.extractall(root)
+    revision = run("git", "-C", str(REPO), "rev-parse", "HEAD").stdout.strip()
+    if run("git", "-C", str(REPO), "diff", "--quiet", "HEAD", check=False).returncode:
+        revision += "-dirty"
+    for name in ("kage-controller", "kage-gate"):
+        elf = (root / name).read_bytes()[:20]
+        assert int.from_bytes(elf[18:20], "little") == {"amd64": 62, "arm64": 183}[arch], name
+    if arch == "amd64":
+        def exe(*args):
+            return run(*SUDO, "chroot", str(root), *args, check=False, timeout=60)
+    else:
+        def exe(path, *args):
+            return run("qemu-aarch64", "-L", str(root), str(root) + path, *args, check=False,
+                       timeout=60)
+    out = exe("/kage-controller", "--version")
+    assert (out.returncode, out.stdout.strip()) == \
+        (0, f"kage-controller {VERSION} (revision {revision})"), out
+    gate = exe("/kage-gate", "127.0.0.1:1")
+    assert gate.returncode == 0 and re.fullmatch(
+        r"kage-gate: egress blocked after [0-9]+ ms \(2 connects\)",
+        (gate.stdout + gate.stderr).strip()), gate
 
 
 # --- the SBOM -------------------------------------------------------------------
@@ -284,8 +339,8 @@ def packages_by_name(sbom):
     return {p["name"]: p for p in sbom["packages"]}
 
 
-def test_the_sbom_is_spdx_2_3_describing_the_image(layout):
-    sbom = json.loads(SBOM.read_text())
+def test_the_sbom_is_spdx_2_3_describing_the_image(layout, arch):
+    sbom = json.loads(ARCHES[arch][1].read_text())
     assert (sbom["spdxVersion"], sbom["dataLicense"], sbom["SPDXID"]) == \
         ("SPDX-2.3", "CC0-1.0", "SPDXRef-DOCUMENT")
     ids = [p["SPDXID"] for p in sbom["packages"]]
@@ -301,14 +356,14 @@ def test_the_sbom_is_spdx_2_3_describing_the_image(layout):
         assert r["spdxElementId"] in ids + ["SPDXRef-DOCUMENT"] and r["relatedSpdxElement"] in ids
 
 
-def test_the_sbom_names_the_static_libraries_with_their_debian_versions(build_root):
+def test_the_sbom_names_the_static_libraries_with_their_debian_versions(build_root, arch):
     # What scripts/libs.sh built from, e.g. "curl 7.88.1 from curl_7.88.1-10+deb12u15".
     built = {}
     for line in (build_root / "opt/kage-libs/VERSIONS").read_text().splitlines():
         lib, _, _, dsc = line.split()
         built[lib] = dsc.split("_", 1)[1]
     assert set(built) == {"curl", "libmicrohttpd"}
-    pkgs = packages_by_name(json.loads(SBOM.read_text()))
+    pkgs = packages_by_name(json.loads(ARCHES[arch][1].read_text()))
     for lib, version in built.items():
         p = pkgs[lib]
         assert p["versionInfo"] == version
@@ -317,29 +372,36 @@ def test_the_sbom_names_the_static_libraries_with_their_debian_versions(build_ro
             "?arch=source&distro=debian-12"
 
 
-def test_the_sbom_names_every_package_dpkg_says_the_image_holds(layout, build_root):
+def test_the_sbom_names_every_package_dpkg_says_the_image_holds(layout, build_root, arch):
     files = image_files(layout)
     assert "/kage-controller" in files
     admin = str(build_root / "var/lib/dpkg")
     owners = {}
-    for f in sorted(files - {"/kage-controller", "/etc/ssl/certs/ca-certificates.crt"}):
+    for f in sorted(files - {"/kage-controller", "/kage-gate", "/etc/ssl/certs/ca-certificates.crt"}):
         # bookworm's packages name their files under /lib or /usr/lib.
         for cand in (f, "/usr" + f):
             proc = run("dpkg-query", f"--admindir={admin}", "-S", cand, check=False)
             if proc.returncode == 0:
-                owners[f] = proc.stdout.split(":")[0]
+                # "libc6:arm64: /lib/..." (multiarch) or "pkg: /..."
+                name, _, pkg_arch = proc.stdout.split(": ")[0].partition(":")
+                assert pkg_arch in ("", arch), f"{f} comes from {name}:{pkg_arch}"
+                owners[f] = name
                 break
         assert f in owners, f"no package of the build stage owns {f}"
     want = set(owners.values()) | {"ca-certificates"}
-    pkgs = packages_by_name(json.loads(SBOM.read_text()))
+    pkgs = packages_by_name(json.loads(ARCHES[arch][1].read_text()))
     debs = {n for n, p in pkgs.items() if p["SPDXID"].startswith("SPDXRef-Package-deb-")}
     assert debs == want
     for name in want:
+        # The arm64 stage has libc6 for both architectures: ask for arch's.
+        qualified = name if name == "ca-certificates" else f"{name}:{arch}"
         version = run("dpkg-query", f"--admindir={admin}", "-W", "-f=${Version}",
-                      name).stdout
+                      qualified).stdout
         assert pkgs[name]["versionInfo"] == version, name
+        purl_arch = "all" if name == "ca-certificates" else arch
         assert pkgs[name]["externalRefs"][0]["referenceLocator"].startswith(
-            f"pkg:deb/debian/{name}@{version.replace('+', '%2B').replace(':', '%3A')}?arch=")
+            f"pkg:deb/debian/{name}@{version.replace('+', '%2B').replace(':', '%3A')}"
+            f"?arch={purl_arch}&")
     assert {"libc6", "libssl3", "libuv1", "libjansson4", "libyaml-0-2", "libnghttp2-14",
             "zlib1g"} <= want
 
@@ -347,9 +409,8 @@ def test_the_sbom_names_every_package_dpkg_says_the_image_holds(layout, build_ro
 # --- checksums ------------------------------------------------------------------
 
 def test_sha256sums_verify():
+    artefacts = ["install.yaml"] + [a.name for oci, sbom, _ in ARCHES.values() for a in (oci, sbom)]
     sums = (DIST / "SHA256SUMS").read_text().splitlines()
-    assert sorted(line.split("  ")[1] for line in sums) == sorted(
-        ["install.yaml", OCI.name, SBOM.name])
+    assert sorted(line.split("  ")[1] for line in sums) == sorted(artefacts)
     run("sha256sum", "--strict", "-c", "SHA256SUMS", cwd=DIST)
-    assert sorted(p.name for p in DIST.iterdir()) == sorted(
-        ["install.yaml", OCI.name, SBOM.name, "SHA256SUMS"])
+    assert sorted(p.name for p in DIST.iterdir()) == sorted(artefacts + ["SHA256SUMS"])
