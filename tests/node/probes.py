@@ -16,6 +16,10 @@ import time
 
 from conftest import API_VERSION, NODE, PROBE_IMAGE, wait_for
 
+# A sandbox that runs Watch's loop (a try every 100 ms, each a fork of nc):
+# at the class's 20m of CPU the kernel throttles the loop and its tries
+# drift apart by most of a second.
+WATCHED = {"cpu": "250m", "memory": "32Mi", "ephemeralStorage": "64Mi"}
 TEST_HOST = "203.0.113.10"  # listens on TCP 80, 443, 8000, 8050, 8100, 9000
 EXCEPTED_HOST = "203.0.113.7"  # listens on TCP 443
 OUTSIDE_DNS = "198.51.100.53"  # answers any A query with TEST_HOST

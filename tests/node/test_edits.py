@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from probes import TEST_HOST, Watch, apply_all, boot_seconds, sandbox, wait_ready
+from probes import TEST_HOST, WATCHED, Watch, apply_all, boot_seconds, sandbox, wait_ready
 from conftest import wait_for
 
 BOUND = float(os.environ.get("KAGE_NODE_EDIT_BOUND", "10"))  # seconds an edit may take
@@ -27,7 +27,7 @@ def running(kubectl, tenant, namespaces, real_node_class):
     """Two sandboxes allowed 203.0.113.10:443, made at once: `edited` and
     `guarded`."""
     ns = namespaces("edits")
-    objects = [sandbox(ns, name, real_node_class, egress=allow(443))
+    objects = [sandbox(ns, name, real_node_class, egress=allow(443), resources=WATCHED)
                for name in ("edited", "guarded")]
     apply_all(kubectl, objects, tenant)
     wait_ready(kubectl, objects)

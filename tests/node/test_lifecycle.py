@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from probes import TEST_HOST, Watch, apply_all, boot_seconds, sandbox, wait_gone, wait_ready
+from probes import (TEST_HOST, WATCHED, Watch, apply_all, boot_seconds, sandbox, wait_gone,
+                    wait_ready)
 from conftest import wait_for
 from sandboxes import condition, get
 
@@ -91,7 +92,7 @@ def test_a_deleted_sandbox_loses_its_pod_before_what_isolates_it(kubectl, tenant
     sandbox. Polled every ~100 ms: the baseline exists at every poll while
     the pod does, and a loop in the pod never reaches port 80."""
     name = "deleted"
-    obj = sandbox(ns, name, real_node_class, egress={"allow": [
+    obj = sandbox(ns, name, real_node_class, resources=WATCHED, egress={"allow": [
         {"cidr": f"{TEST_HOST}/32", "ports": [{"port": 443, "protocol": "TCP"}]}]})
     apply_all(kubectl, [obj], tenant)
     wait_ready(kubectl, [obj])
