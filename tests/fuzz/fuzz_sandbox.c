@@ -180,7 +180,11 @@ static void apply_and_render(const json_t *sbx, const json_t *cls, struct render
     FUZZ_CHECK(pol != NULL);
     check_policy(pol, cls);
 
-    struct render_opts ro = {"kata", cls};
+    /* With the policy gate, so its choice (which reads the allow list
+     * against the canary) and its container are fuzzed too. */
+    static const struct gate_config gate = {
+        .image = "localhost/kage-controller:fuzz", .canary_host = "10.96.0.1", .canary_port = 443};
+    struct render_opts ro = {.runtime_class = "kata", .class_spec = cls, .gate = &gate};
     json_t *pod = render_pod(s, &ro), *again = render_pod(s, &ro);
     FUZZ_CHECK(pod != NULL && again != NULL);
     FUZZ_CHECK(json_equal(pod, again));
