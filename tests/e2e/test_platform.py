@@ -92,9 +92,12 @@ def assert_blocked(sbx, reason, message, phase, kind):
 
 
 def assert_policy_violation(kubectl, ns, name, message):
+    """The block is reported once kage has asked for the pod's deletion; the
+    pod goes after its grace period (kwok ends it within moments, a kubelet
+    after the container stops), so its end is waited for, not assumed."""
     sbx = wait_reason(kubectl, ns, name, "PolicyViolation")
     assert_blocked(sbx, "PolicyViolation", message, "Failed", "Stalled")
-    assert get(kubectl, ns, "pod", name) is None
+    wait_gone(kubectl, ns, "pod", name)
     for key in ("podName", "podIP", "nodeName", "startTime"):
         assert key not in sbx["status"], key
     return sbx
