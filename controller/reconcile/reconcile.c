@@ -125,6 +125,17 @@ static bool take_policy_read(struct reconcile *r, const struct reconcile_answer 
     return false;
 }
 
+/* Whether obs is a policy of kage's whose Sandbox is gone and which the
+ * garbage collector keeps for that Sandbox's pod, its last owner: it goes
+ * with the pod (absent from the cache, or going, with obs's pod uid). */
+static bool earlier_pods_policy(struct reconcile *r, const struct policy_obj *obs)
+{
+    if (!obs->managed || obs->owner_uid[0] || !obs->pod_owner_uid[0])
+        return false;
+    const struct pod_obj *pod = r->env->pod(r->env->arg, r->key);
+    return !pod || (pod->deleting && strcmp(pod->uid, obs->pod_owner_uid) == 0);
+}
+
 /* Creates the current step's policy when absent, replaces it when it
  * drifted. True when a request is to be sent. */
 static bool step_policy(struct reconcile *r, struct reconcile_action *act)
@@ -144,12 +155,27 @@ static bool step_policy(struct reconcile *r, struct reconcile_action *act)
                          "waiting for it to be collected",
                          key);
         r->outcome = outcome_after(1000);
+    } else if (obs && !baseline && earlier_pods_policy(r, obs)) {
+        reconcile__block(r, "PolicyPending", true,
+                         "NetworkPolicy %s still guards the pod of an earlier Sandbox of this "
+                         "name; waiting for it to be collected with that pod",
+                         key);
+        r->outcome = outcome_after(1000);
     } else if (obs && !baseline && (!obs->owned || strcmp(obs->owner_uid, r->uid) != 0)) {
         not_ours(r, name, false);
         return false;
     } else if (obs && strcmp(obs->spec_hash, want) == 0 && !obs->deleting) {
-        policy_in_place(r);
-        return false;
+        if (baseline || strcmp(obs->pod_owner_uid, r->policy_pod_uid) == 0) {
+            policy_in_place(r);
+            return false;
+        }
+        /* As rendered but for the pod it names as an owner: it follows
+         * the sandbox's pod (made, or replaced) so that it outlives it. */
+        log_debug("policy follows the pod", "{s:s, s:s}", "policy", key, "pod", r->policy_pod_uid);
+        reconcile__count(r, COUNT_UPDATE);
+        reconcile__pin_uid(r->policy, obs->uid);
+        return reconcile__send(r, act, WAIT_POLICY_WRITE, VERB_REPLACE, RES_POLICY, name,
+                               r->policy);
     } else if (!obs) {
         /* Written a moment ago and not yet seen by the watch? */
         const struct sbx_memory *m = r->mem;

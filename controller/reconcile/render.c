@@ -181,6 +181,19 @@ fail:
     return NULL;
 }
 
+int render_policy_pod_owner(json_t *policy, const char *pod_name, const char *pod_uid)
+{
+    if (!pod_uid || !pod_uid[0])
+        return 0;
+    json_t *refs = json_object_get(json_object_get(policy, "metadata"), "ownerReferences");
+    /* json_array_append_new releases the reference when it fails. */
+    return json_array_append_new(refs, json_pack("{s:s, s:s, s:s, s:s, s:b}", "apiVersion", "v1",
+                                                 "kind", "Pod", "name", pod_name, "uid", pod_uid,
+                                                 "controller", 0)) == 0
+               ? 0
+               : -1;
+}
+
 /* A quantity field as a string ("1", "500m"): integers are printed. */
 static json_t *quantity_of(const json_t *resources, const char *k, const char *dflt)
 {
