@@ -276,6 +276,43 @@ static bool take_sandbox_deleted(struct reconcile *r, const struct reconcile_ans
     return false;
 }
 
+/* ---- the policy follows a pod seen late ------------------------------- */
+
+/* The policy was rendered before the cache showed the sandbox's pod, and
+ * now it does (made in this very reconcile, and maybe Ready already): the
+ * policy names it before the status is written, so that a Ready sandbox's
+ * policy names its pod. At most once per reconcile; true with act set. */
+static bool follow_late_pod(struct reconcile *r, struct reconcile_action *act)
+{
+    if (r->late_checked || !r->policy_ok || r->deleting || !r->policy)
+        return false;
+    r->late_checked = true;
+    const struct pod_obj *pod = r->env->pod(r->env->arg, r->key);
+    const struct policy_obj *pol = r->env->policy(r->env->arg, r->key);
+    if (!pod || pod->deleting || !pod->owned || strcmp(pod->owner_uid, r->uid) != 0 ||
+        strcmp(pod->uid, r->policy_pod_uid) == 0 || !pol || pol->deleting || !pol->owned ||
+        strcmp(pol->owner_uid, r->uid) != 0 || strcmp(pol->spec_hash, r->policy_hash) != 0 ||
+        strcmp(pol->pod_owner_uid, pod->uid) == 0)
+        return false;
+    if (render_policy_pod_owner(r->policy, r->name, pod->uid) != 0)
+        return false; /* the next reconcile, which the pod's events bring, does it */
+    snprintf(r->policy_pod_uid, sizeof(r->policy_pod_uid), "%s", pod->uid);
+    log_debug("policy follows the pod seen late", "{s:s, s:s}", "policy", r->key, "pod", pod->uid);
+    reconcile__count(r, COUNT_UPDATE);
+    reconcile__pin_uid(r->policy, pol->uid);
+    return reconcile__send(r, act, WAIT_POLICY_FOLLOW, VERB_REPLACE, RES_POLICY, r->name,
+                           r->policy);
+}
+
+/* A failed write is left to the next reconcile: the policy stands as it
+ * is, and the status is written all the same. */
+static void take_policy_followed(struct reconcile *r, const struct reconcile_answer *a)
+{
+    if (reconcile__failed(a))
+        log_warn("policy not made to name the pod", "{s:s, s:I, s:s}", "sandbox", r->key, "code",
+                 (json_int_t)a->code, "message", a->message);
+}
+
 /* ---- the chain ------------------------------------------------------- */
 
 /* Takes the answer to the request in flight; true when it leads straight
@@ -288,6 +325,9 @@ static bool take(struct reconcile *r, enum reconcile_wait w, const struct reconc
         return take_policy_written(r, a, act);
     case WAIT_POLICY_READ:
         return take_policy_read(r, a, act);
+    case WAIT_POLICY_FOLLOW:
+        take_policy_followed(r, a);
+        return false;
     case WAIT_SANDBOX_DELETE:
         return take_sandbox_deleted(r, a);
     case WAIT_STATUS:
@@ -328,6 +368,8 @@ void reconcile_next(struct reconcile *r, const struct reconcile_answer *ans,
                 return;
             break;
         case STEP_STATUS:
+            if (follow_late_pod(r, act))
+                return;
             if (!r->ns_terminating && !r->delete_sandbox && !reconcile__status(r, act))
                 return;
             reconcile__go(r, STEP_DONE, "status in place");

@@ -125,6 +125,7 @@ enum reconcile_wait {
     WAIT_NONE,
     WAIT_POLICY_WRITE,
     WAIT_POLICY_READ,
+    WAIT_POLICY_FOLLOW,
     WAIT_POD_CREATE,
     WAIT_POD_READ,
     WAIT_POD_DELETE,
@@ -161,6 +162,7 @@ struct reconcile {
     bool deleting;
     bool baseline_ok;
     bool policy_ok;
+    bool late_checked; /* follow_late_pod ran */
     bool pod_replacing;
     bool owner_confirmed; /* a live read showed the Sandbox still there */
     bool ns_terminating;  /* the namespace is being deleted */

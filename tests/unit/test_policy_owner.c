@@ -80,7 +80,8 @@ static void expect_requests(struct world *w, const char *const *want, size_t n)
 #define EXPECT_NONE(w) expect_requests(w, no_requests, 0)
 
 /* A new Sandbox, reconciled with a watch that follows every write: its
- * policy (uid-2) is written before the pod (uid-3) exists. */
+ * policy (uid-2) is written before the pod (uid-3) exists, and made to
+ * name the pod, seen at once, before the status. */
 static struct world *started(void)
 {
     struct world *w = world_new();
@@ -88,27 +89,58 @@ static struct world *started(void)
     w->watch_follows = true;
     world_reconcile(w);
     EXPECT(w, "POST networkpolicies {kage-baseline}", "POST networkpolicies {" WORLD_NAME "}",
-           "POST pods {" WORLD_NAME "}", STATUS_RQ);
+           "POST pods {" WORLD_NAME "}", POLICY_PUT, STATUS_RQ);
     w->now_ms += RECONCILE_EXPECT_MS; /* our writes are long seen */
     return w;
 }
 
-/* The policy is written before the pod, so it names only the Sandbox; the
- * pod's own event brings one update that names the pod too (with the
- * pod's record in the status), before the pod is Ready, and the Ready
- * status then costs no policy write. */
-static void the_policy_names_the_pod_once_it_exists_before_it_is_ready(void **state)
+/* The policy is written before the pod, so it names only the Sandbox;
+ * when the watch shows the pod only after the reconcile that made it, the
+ * pod's add event brings one update that names the pod too (with the
+ * pod's record in the status), and the Ready status costs no policy
+ * write. */
+static void the_policy_names_a_pod_seen_later_before_it_is_ready(void **state)
+{
+    (void)state;
+    struct world *w = world_new();
+    world_sandbox(w, SPEC, "{}");
+    world_reconcile(w);
+    EXPECT(w, "POST networkpolicies {kage-baseline}", "POST networkpolicies {" WORLD_NAME "}",
+           "POST pods {" WORLD_NAME "}", STATUS_RQ);
+    json_t *base = json_deep_copy(w->bodies[0]);
+    json_t *pol = json_deep_copy(w->bodies[1]);
+    json_t *pod = json_deep_copy(w->bodies[2]);
+    expect_json(json_incref(json_object_get(json_object_get(pol, "metadata"), "ownerReferences")),
+                parse("[" SANDBOX_REF "]"), "owners of the policy made before its pod");
+    json_object_set_new(json_object_get(base, "metadata"), "uid", json_string("base-1"));
+    json_object_set_new(json_object_get(pol, "metadata"), "uid", json_string("pol-1"));
+    json_object_set_new(json_object_get(pod, "metadata"), "uid", json_string("pod-1"));
+    world_put(w, false, base);
+    world_put(w, false, pol);
+    world_put(w, true, pod);
+    w->now_ms += RECONCILE_EXPECT_MS;
+    w->watch_follows = true;
+
+    world_reconcile(w); /* the watch shows them */
+    EXPECT(w, "PUT networkpolicies/" WORLD_NAME " if uid=pol-1", STATUS_RQ);
+    expect_json(policy_owners(w), parse("[" SANDBOX_REF ", " POD_REF("pod-1") "]"),
+                "policy owners, pod seen");
+    world_edit(w, true, WORLD_NAME, pod_running);
+    world_reconcile(w);
+    EXPECT(w, STATUS_RQ);
+    world_reconcile(w);
+    EXPECT_NONE(w);
+    world_free(w);
+}
+
+/* A pod the watch shows already when the status is to be written (made
+ * in this reconcile, perhaps Ready at once): the policy names it first. */
+static void the_policy_names_a_pod_seen_at_once_before_the_status(void **state)
 {
     (void)state;
     struct world *w = started();
-    expect_json(policy_owners(w), parse("[" SANDBOX_REF "]"), "policy owners, pod not yet made");
-    assert_string_equal(pod_uid(w), "uid-3");
-
-    world_reconcile(w); /* the pod's add event */
-    EXPECT(w, POLICY_PUT, STATUS_RQ);
     expect_json(policy_owners(w), parse("[" SANDBOX_REF ", " POD_REF("uid-3") "]"),
-                "policy owners, pod made");
-
+                "policy owners after the first reconcile");
     world_edit(w, true, WORLD_NAME, pod_running);
     world_reconcile(w);
     EXPECT(w, STATUS_RQ);
@@ -126,7 +158,7 @@ static void the_policy_follows_the_pod_that_replaces_another(void **state)
     struct world *w = started();
     world_edit(w, true, WORLD_NAME, pod_running);
     world_reconcile(w);
-    EXPECT(w, POLICY_PUT, STATUS_RQ);
+    EXPECT(w, STATUS_RQ);
 
     w->watch_follows = false;
     world_spec(w, "{'image':'python:3.13-slim'}");
@@ -140,13 +172,8 @@ static void the_policy_follows_the_pod_that_replaces_another(void **state)
     w->watch_follows = true;
     world_answer(w, 200, "", "", "{'metadata':{'uid':'" WORLD_UID "'}}");
     world_reconcile(w);
-    EXPECT(w, "GET sandboxes/" WORLD_NAME, "POST pods {" WORLD_NAME "}", STATUS_RQ);
-    const char *fresh = pod_uid(w);
-    assert_string_equal(fresh, "uid-4");
-    expect_json(policy_owners(w), parse("[" SANDBOX_REF ", " POD_REF("uid-3") "]"),
-                "policy owners, old pod gone, new one not yet seen");
-    world_reconcile(w);
-    EXPECT(w, POLICY_PUT, STATUS_RQ);
+    EXPECT(w, "GET sandboxes/" WORLD_NAME, "POST pods {" WORLD_NAME "}", POLICY_PUT, STATUS_RQ);
+    assert_string_equal(pod_uid(w), "uid-4");
     expect_json(policy_owners(w), parse("[" SANDBOX_REF ", " POD_REF("uid-4") "]"),
                 "policy owners, new pod");
     world_free(w);
@@ -160,7 +187,7 @@ static void a_paused_sandbox_leaves_its_policys_owners_alone(void **state)
     (void)state;
     struct world *w = started();
     world_reconcile(w);
-    EXPECT(w, POLICY_PUT, STATUS_RQ);
+    EXPECT(w, STATUS_RQ);
 
     world_spec(w, "{'image':'python:3.12-slim','paused':true}");
     world_reconcile(w);
@@ -176,9 +203,7 @@ static void a_paused_sandbox_leaves_its_policys_owners_alone(void **state)
     world_spec(w, SPEC);
     world_answer(w, 200, "", "", "{'metadata':{'uid':'" WORLD_UID "'}}");
     world_reconcile(w);
-    EXPECT(w, "GET sandboxes/" WORLD_NAME, "POST pods {" WORLD_NAME "}", STATUS_RQ);
-    world_reconcile(w);
-    EXPECT(w, POLICY_PUT, STATUS_RQ);
+    EXPECT(w, "GET sandboxes/" WORLD_NAME, "POST pods {" WORLD_NAME "}", POLICY_PUT, STATUS_RQ);
     expect_json(policy_owners(w), parse("[" SANDBOX_REF ", " POD_REF("uid-4") "]"),
                 "policy owners, resumed");
     world_free(w);
@@ -190,7 +215,7 @@ static void a_deleted_policy_comes_back_naming_the_pod(void **state)
     (void)state;
     struct world *w = started();
     world_reconcile(w);
-    EXPECT(w, POLICY_PUT, STATUS_RQ);
+    EXPECT(w, STATUS_RQ);
     w->now_ms += RECONCILE_EXPECT_MS;
     world_remove(w, false, WORLD_NAME);
     world_reconcile(w);
@@ -326,7 +351,8 @@ int main(void)
 {
     log_set_level(LOG_ERROR);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(the_policy_names_the_pod_once_it_exists_before_it_is_ready),
+        cmocka_unit_test(the_policy_names_a_pod_seen_later_before_it_is_ready),
+        cmocka_unit_test(the_policy_names_a_pod_seen_at_once_before_the_status),
         cmocka_unit_test(the_policy_follows_the_pod_that_replaces_another),
         cmocka_unit_test(a_paused_sandbox_leaves_its_policys_owners_alone),
         cmocka_unit_test(a_deleted_policy_comes_back_naming_the_pod),
