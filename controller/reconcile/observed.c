@@ -84,6 +84,21 @@ static const char *controller_owner(json_t *md, bool *is_sandbox)
     return NULL;
 }
 
+/* The uid of the first ownerReference to a core Pod, or NULL. */
+static const char *pod_owner(json_t *md)
+{
+    size_t i;
+    json_t *ref;
+    json_array_foreach(json_object_get(md, "ownerReferences"), i, ref)
+    {
+        const char *api = str(ref, "apiVersion");
+        const char *kind = str(ref, "kind");
+        if (api && kind && strcmp(api, "v1") == 0 && strcmp(kind, "Pod") == 0)
+            return str(ref, "uid");
+    }
+    return NULL;
+}
+
 static enum pod_phase parse_phase(const char *s)
 {
     if (!s)
@@ -238,6 +253,7 @@ void *observed_decode_policy(json_t *obj, char *err, size_t errlen)
     struct packer p = {0};
     pack(&p, F(uid), str(md, "uid"), SHORT_MAX);
     pack(&p, F(owner_uid), owner, SHORT_MAX);
+    pack(&p, F(pod_owner_uid), pod_owner(md), SHORT_MAX);
     pack(&p, F(sandbox), str(labels, LABEL_SANDBOX), SHORT_MAX);
     /* A selector too long to keep is kept as "": read as one that selects
      * every pod (see reconcile's foreign policy check). */
@@ -511,7 +527,8 @@ bool observed_pod_same(const struct pod_obj *a, const struct pod_obj *b)
 bool observed_policy_same(const struct policy_obj *a, const struct policy_obj *b)
 {
     return strcmp(a->uid, b->uid) == 0 && strcmp(a->owner_uid, b->owner_uid) == 0 &&
-           strcmp(a->sandbox, b->sandbox) == 0 && strcmp(a->spec_hash, b->spec_hash) == 0 &&
-           a->owned == b->owned && a->managed == b->managed && a->deleting == b->deleting &&
+           strcmp(a->pod_owner_uid, b->pod_owner_uid) == 0 && strcmp(a->sandbox, b->sandbox) == 0 &&
+           strcmp(a->spec_hash, b->spec_hash) == 0 && a->owned == b->owned &&
+           a->managed == b->managed && a->deleting == b->deleting &&
            a->egress_rules == b->egress_rules && strcmp(a->pod_selector, b->pod_selector) == 0;
 }

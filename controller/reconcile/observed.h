@@ -72,6 +72,8 @@ struct pod_obj {
 struct policy_obj {
     const char *uid;
     const char *owner_uid;
+    const char *pod_owner_uid; /* of an ownerReference to a v1 Pod (the sandbox's pod,
+                                  which the policy outlives), "" when none */
     const char *sandbox;
     const char *pod_selector; /* spec.podSelector as canonical JSON ("{}" when absent);
                                  "" when longer than SELECTOR_MAX */

@@ -116,6 +116,23 @@ static void check_lifetime(struct reconcile *r, bool recorded)
     r->deadline_ms = (uint64_t)(end - now) * 1000 + 500;
 }
 
+/* The pod the sandbox's policy names as its second owner: the sandbox's
+ * pod as the cache shows it (going or not: a pod being replaced still
+ * runs until it is gone), else the one the live policy names already (a
+ * reference to a pod gone is harmless, and the garbage collector drops it
+ * itself), else none. */
+static void policy_pod_owner(struct reconcile *r)
+{
+    const struct pod_obj *pod = r->env->pod(r->env->arg, r->key);
+    const struct policy_obj *pol = r->env->policy(r->env->arg, r->key);
+    const char *uid = "";
+    if (pod && pod->owned && strcmp(pod->owner_uid, r->uid) == 0)
+        uid = pod->uid;
+    else if (pol && pol->owned && strcmp(pol->owner_uid, r->uid) == 0)
+        uid = pol->pod_owner_uid;
+    snprintf(r->policy_pod_uid, sizeof(r->policy_pod_uid), "%s", uid);
+}
+
 /* The children to write: the baseline, the sandbox's policy rendered from
  * sandbox (a narrowed copy when it is against its class), and the pod
  * unless none is wanted. Returns 0 or -ENOMEM. */
@@ -124,6 +141,9 @@ static int render_children(struct reconcile *r, json_t *sandbox, const json_t *c
     struct render_opts ro = {r->env->runtime_class, class_spec, r->env->gate};
     r->baseline = render_baseline(r->ns);
     r->policy = render_policy(sandbox);
+    policy_pod_owner(r);
+    if (r->policy && render_policy_pod_owner(r->policy, r->name, r->policy_pod_uid) != 0)
+        return -ENOMEM;
     r->gate = gate_choose(sandbox, class_spec, r->env->gate);
     if (pod)
         r->pod = render_pod(sandbox, &ro);

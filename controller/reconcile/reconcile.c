@@ -125,6 +125,17 @@ static bool take_policy_read(struct reconcile *r, const struct reconcile_answer 
     return false;
 }
 
+/* Whether obs is a policy of kage's whose Sandbox is gone and which the
+ * garbage collector keeps for that Sandbox's pod, its last owner: it goes
+ * with the pod (absent from the cache, or going, with obs's pod uid). */
+static bool earlier_pods_policy(struct reconcile *r, const struct policy_obj *obs)
+{
+    if (!obs->managed || obs->owner_uid[0] || !obs->pod_owner_uid[0])
+        return false;
+    const struct pod_obj *pod = r->env->pod(r->env->arg, r->key);
+    return !pod || (pod->deleting && strcmp(pod->uid, obs->pod_owner_uid) == 0);
+}
+
 /* Creates the current step's policy when absent, replaces it when it
  * drifted. True when a request is to be sent. */
 static bool step_policy(struct reconcile *r, struct reconcile_action *act)
@@ -144,12 +155,27 @@ static bool step_policy(struct reconcile *r, struct reconcile_action *act)
                          "waiting for it to be collected",
                          key);
         r->outcome = outcome_after(1000);
+    } else if (obs && !baseline && earlier_pods_policy(r, obs)) {
+        reconcile__block(r, "PolicyPending", true,
+                         "NetworkPolicy %s still guards the pod of an earlier Sandbox of this "
+                         "name; waiting for it to be collected with that pod",
+                         key);
+        r->outcome = outcome_after(1000);
     } else if (obs && !baseline && (!obs->owned || strcmp(obs->owner_uid, r->uid) != 0)) {
         not_ours(r, name, false);
         return false;
     } else if (obs && strcmp(obs->spec_hash, want) == 0 && !obs->deleting) {
-        policy_in_place(r);
-        return false;
+        if (baseline || strcmp(obs->pod_owner_uid, r->policy_pod_uid) == 0) {
+            policy_in_place(r);
+            return false;
+        }
+        /* As rendered but for the pod it names as an owner: it follows
+         * the sandbox's pod (made, or replaced) so that it outlives it. */
+        log_debug("policy follows the pod", "{s:s, s:s}", "policy", key, "pod", r->policy_pod_uid);
+        reconcile__count(r, COUNT_UPDATE);
+        reconcile__pin_uid(r->policy, obs->uid);
+        return reconcile__send(r, act, WAIT_POLICY_WRITE, VERB_REPLACE, RES_POLICY, name,
+                               r->policy);
     } else if (!obs) {
         /* Written a moment ago and not yet seen by the watch? */
         const struct sbx_memory *m = r->mem;
@@ -250,6 +276,43 @@ static bool take_sandbox_deleted(struct reconcile *r, const struct reconcile_ans
     return false;
 }
 
+/* ---- the policy follows a pod seen late ------------------------------- */
+
+/* The policy was rendered before the cache showed the sandbox's pod, and
+ * now it does (made in this very reconcile, and maybe Ready already): the
+ * policy names it before the status is written, so that a Ready sandbox's
+ * policy names its pod. At most once per reconcile; true with act set. */
+static bool follow_late_pod(struct reconcile *r, struct reconcile_action *act)
+{
+    if (r->late_checked || !r->policy_ok || r->deleting || !r->policy)
+        return false;
+    r->late_checked = true;
+    const struct pod_obj *pod = r->env->pod(r->env->arg, r->key);
+    const struct policy_obj *pol = r->env->policy(r->env->arg, r->key);
+    if (!pod || pod->deleting || !pod->owned || strcmp(pod->owner_uid, r->uid) != 0 ||
+        strcmp(pod->uid, r->policy_pod_uid) == 0 || !pol || pol->deleting || !pol->owned ||
+        strcmp(pol->owner_uid, r->uid) != 0 || strcmp(pol->spec_hash, r->policy_hash) != 0 ||
+        strcmp(pol->pod_owner_uid, pod->uid) == 0)
+        return false;
+    if (render_policy_pod_owner(r->policy, r->name, pod->uid) != 0)
+        return false; /* the next reconcile, which the pod's events bring, does it */
+    snprintf(r->policy_pod_uid, sizeof(r->policy_pod_uid), "%s", pod->uid);
+    log_debug("policy follows the pod seen late", "{s:s, s:s}", "policy", r->key, "pod", pod->uid);
+    reconcile__count(r, COUNT_UPDATE);
+    reconcile__pin_uid(r->policy, pol->uid);
+    return reconcile__send(r, act, WAIT_POLICY_FOLLOW, VERB_REPLACE, RES_POLICY, r->name,
+                           r->policy);
+}
+
+/* A failed write is left to the next reconcile: the policy stands as it
+ * is, and the status is written all the same. */
+static void take_policy_followed(struct reconcile *r, const struct reconcile_answer *a)
+{
+    if (reconcile__failed(a))
+        log_warn("policy not made to name the pod", "{s:s, s:I, s:s}", "sandbox", r->key, "code",
+                 (json_int_t)a->code, "message", a->message);
+}
+
 /* ---- the chain ------------------------------------------------------- */
 
 /* Takes the answer to the request in flight; true when it leads straight
@@ -262,6 +325,9 @@ static bool take(struct reconcile *r, enum reconcile_wait w, const struct reconc
         return take_policy_written(r, a, act);
     case WAIT_POLICY_READ:
         return take_policy_read(r, a, act);
+    case WAIT_POLICY_FOLLOW:
+        take_policy_followed(r, a);
+        return false;
     case WAIT_SANDBOX_DELETE:
         return take_sandbox_deleted(r, a);
     case WAIT_STATUS:
@@ -302,6 +368,8 @@ void reconcile_next(struct reconcile *r, const struct reconcile_answer *ans,
                 return;
             break;
         case STEP_STATUS:
+            if (follow_late_pod(r, act))
+                return;
             if (!r->ns_terminating && !r->delete_sandbox && !reconcile__status(r, act))
                 return;
             reconcile__go(r, STEP_DONE, "status in place");

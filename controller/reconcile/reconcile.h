@@ -125,6 +125,7 @@ enum reconcile_wait {
     WAIT_NONE,
     WAIT_POLICY_WRITE,
     WAIT_POLICY_READ,
+    WAIT_POLICY_FOLLOW,
     WAIT_POD_CREATE,
     WAIT_POD_READ,
     WAIT_POD_DELETE,
@@ -151,6 +152,7 @@ struct reconcile {
     json_t *body; /* the body of the request in flight, when built for it */
     char baseline_hash[SPEC_HASH_LEN + 1];
     char policy_hash[SPEC_HASH_LEN + 1];
+    char policy_pod_uid[128]; /* the pod the rendered policy names as an owner, "" none */
     char inputs_hash[SPEC_HASH_LEN + 1]; /* podrecord_inputs of the Sandbox; "" unrendered */
     struct podrecord record;             /* the pod's new record, when record_new */
     bool record_new;                     /* the status takes record in place of its own */
@@ -160,6 +162,7 @@ struct reconcile {
     bool deleting;
     bool baseline_ok;
     bool policy_ok;
+    bool late_checked; /* follow_late_pod ran */
     bool pod_replacing;
     bool owner_confirmed; /* a live read showed the Sandbox still there */
     bool ns_terminating;  /* the namespace is being deleted */

@@ -181,6 +181,26 @@ fail:
     return NULL;
 }
 
+int render_policy_pod_owner(json_t *policy, const char *pod_name, const char *pod_uid)
+{
+    json_t *refs = json_object_get(json_object_get(policy, "metadata"), "ownerReferences");
+    for (size_t i = json_array_size(refs); i-- > 0;) {
+        json_t *ref = json_array_get(refs, i);
+        const char *kind = json_string_value(json_object_get(ref, "kind"));
+        const char *api = json_string_value(json_object_get(ref, "apiVersion"));
+        if (kind && api && strcmp(kind, "Pod") == 0 && strcmp(api, "v1") == 0)
+            json_array_remove(refs, i);
+    }
+    if (!pod_uid || !pod_uid[0])
+        return 0;
+    /* json_array_append_new releases the reference when it fails. */
+    return json_array_append_new(refs, json_pack("{s:s, s:s, s:s, s:s, s:b}", "apiVersion", "v1",
+                                                 "kind", "Pod", "name", pod_name, "uid", pod_uid,
+                                                 "controller", 0)) == 0
+               ? 0
+               : -1;
+}
+
 /* A quantity field as a string ("1", "500m"): integers are printed. */
 static json_t *quantity_of(const json_t *resources, const char *k, const char *dflt)
 {

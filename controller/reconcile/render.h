@@ -45,6 +45,16 @@ json_t *render_baseline(const char *ns);
 json_t *render_policy(const json_t *sandbox);
 
 /*
+ * Makes the rendered policy's ownerReference to the sandbox's pod the one
+ * to v1 Pod pod_name, uid pod_uid (not the controller, no
+ * blockOwnerDeletion), in place of any it had: the garbage collector
+ * deletes an object only once all its owners are gone, so the policy then
+ * outlives the pod. pod_uid NULL or "": no reference to a pod.
+ * Returns 0, or -1 on ENOMEM.
+ */
+int render_policy_pod_owner(json_t *policy, const char *pod_name, const char *pod_uid);
+
+/*
  * The sandbox's pod: runtime class, hardened security context, requests =
  * limits, env, command (kept alive for exec when unset), the beforeScript
  * wrapper, labels, controller ownerReference, what the class adds (node

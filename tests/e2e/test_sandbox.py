@@ -58,6 +58,13 @@ def owner_refs(sbx):
              "uid": sbx["metadata"]["uid"], "controller": True}]
 
 
+def pod_ref(pod):
+    """The ownerReference a sandbox's policy holds to its pod: the garbage
+    collector keeps the policy until the pod is gone too."""
+    return {"apiVersion": "v1", "kind": "Pod", "name": pod["metadata"]["name"],
+            "uid": pod["metadata"]["uid"], "controller": False}
+
+
 def sandbox_labels(name):
     return {"kage.dev/sandbox": name, "app.kubernetes.io/managed-by": "kage"}
 
@@ -79,7 +86,8 @@ def assert_policy(kubectl, sbx, egress):
     assert pol["spec"] == policy_spec(name, egress)
     assert "ingress" not in pol["spec"]  # no rule: all ingress denied
     assert pol["metadata"]["labels"] == sandbox_labels(name)
-    assert pol["metadata"]["ownerReferences"] == owner_refs(sbx)
+    pod = kubectl.json("-n", ns, "get", "pod", name)
+    assert pol["metadata"]["ownerReferences"] == owner_refs(sbx) + [pod_ref(pod)]
     return pol
 
 

@@ -25,6 +25,7 @@
 /* uids the fake API server gives a settled sandbox's children */
 #define POLICY_UID "uid-2"
 #define POD_UID    "uid-3"
+#define POLICY_PUT "PUT networkpolicies/" WORLD_NAME " if uid=" POLICY_UID
 
 #define QUOTA_MSG                                                                               \
     "pods \"agent\" is forbidden: exceeded quota: team-a-quota, requested: limits.memory=1Gi, " \
@@ -619,7 +620,7 @@ static const struct row rows[] = {
      true,
      arrange_pod_forged,
      {{0}},
-     {"DELETE pods/" WORLD_NAME " if uid=theirs-1", STATUS_RQ},
+     {POLICY_PUT, "DELETE pods/" WORLD_NAME " if uid=theirs-1", STATUS_RQ},
      "PodReplacing",
      OUTCOME_AFTER,
      1000,
@@ -1030,8 +1031,10 @@ static void a_pod_the_cluster_alters_every_time_is_replaced_once_then_reported(v
 
     world_edit(w, true, WORLD_NAME, sgp_dropped_again);
     world_reconcile(w);
-    assert_int_equal(w->nrequests, 2);
-    assert_string_equal(w->requests[0], "DELETE pods/" WORLD_NAME " if uid=uid-9");
+    /* The policy follows the new pod first: it is to outlive it. */
+    assert_int_equal(w->nrequests, 3);
+    assert_string_equal(w->requests[0], POLICY_PUT);
+    assert_string_equal(w->requests[1], "DELETE pods/" WORLD_NAME " if uid=uid-9");
     assert_string_equal(written_ready(w, "reason"), "PodAltered");
     const char *msg = written_ready(w, "message");
     assert_non_null(msg);
