@@ -46,18 +46,13 @@ TENANT = "node-tests-tenant"
 
 
 def read_env():
-    """The control plane's env file; exits the session, saying what to do,
-    when make node-up has not run."""
-    path = STATE / "env"
-    if not path.exists() or not (STATE / "kubeconfig").exists():
-        pytest.exit(f"no real node at {STATE} (no env or kubeconfig there): run make node-up "
-                    "first; make test-node does not bring the node up", returncode=2)
-    env = {}
-    for line in path.read_text().splitlines():
-        if line and not line.startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
-            env[key] = value
-    return env
+    """The control plane's env file (the e2e suite's reader, whose state
+    directory is this suite's); exits the session, saying what to do, when
+    no node has been brought up."""
+    if not (STATE / "env").exists() or not (STATE / "kubeconfig").exists():
+        pytest.exit(f"no real node at {STATE} (no env or kubeconfig there): run make node-up, "
+                    "or make test-node, which brings one up", returncode=2)
+    return e2e.read_env()
 
 
 class Figures:
