@@ -154,7 +154,12 @@ void kube__client_check_multi_info(struct kube_client *c)
         r->cancel_pending = 0;
         req_finish(r);
     }
-    if (!TAILQ_EMPTY(&c->waiting))
+    /* Kick only when a waiting request can start: with the in-flight bound
+     * reached, a kick would start nothing and come back on the next loop
+     * turn, spinning a core until a transfer ends. A transfer's end frees
+     * a slot and passes here again. (Waiting watches never linger: every
+     * kick starts them all.) */
+    if (!TAILQ_EMPTY(&c->waiting) && c->stats.in_flight < c->opts.max_in_flight)
         kick(c);
     if (c->close_deferred && !c->in_curl) {
         c->close_deferred = 0;
