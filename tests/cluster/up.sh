@@ -8,6 +8,23 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 KWOK_NODES=${KWOK_NODES:-1}
+# Client limits of the cluster's own clients (kube-scheduler,
+# kube-controller-manager): "high", the default, lets each send 1000
+# requests/s, so that the API server, not a component's client, bounds what
+# the cluster does (kube-scheduler's own 50/s would cap pod bindings);
+# "default" keeps each component's own limits.
+KAGE_CLIENT_LIMITS=${KAGE_CLIENT_LIMITS:-high}
+# etcd syncs its log to disk when 1, as a user's cluster runs it; by
+# default it does not (--unsafe-no-fsync), which makes writes cheaper.
+KAGE_ETCD_FSYNC=${KAGE_ETCD_FSYNC:-0}
+case "$KAGE_CLIENT_LIMITS" in
+high | default) ;;
+*) die "KAGE_CLIENT_LIMITS must be high or default, not '$KAGE_CLIENT_LIMITS'" ;;
+esac
+case "$KAGE_ETCD_FSYNC" in
+0 | 1) ;;
+*) die "KAGE_ETCD_FSYNC must be 0 or 1, not '$KAGE_ETCD_FSYNC'" ;;
+esac
 components=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
 running() {
@@ -51,6 +68,8 @@ API_URL=https://127.0.0.1:$api_port
 KWOK_NODES=$KWOK_NODES
 BIN_DIR=$bindir
 K8S_VERSION=$K8S_VERSION
+KAGE_CLIENT_LIMITS=$KAGE_CLIENT_LIMITS
+KAGE_ETCD_FSYNC=$KAGE_ETCD_FSYNC
 ENV
 api_url=https://127.0.0.1:$api_port
 
@@ -100,7 +119,7 @@ start etcd "$bindir/etcd" \
 	--listen-peer-urls="http://127.0.0.1:$etcd_peer_port" \
 	--initial-advertise-peer-urls="http://127.0.0.1:$etcd_peer_port" \
 	--initial-cluster="kage-local=http://127.0.0.1:$etcd_peer_port" \
-	--unsafe-no-fsync --log-level=warn
+	$([ "$KAGE_ETCD_FSYNC" = 1 ] || echo --unsafe-no-fsync) --log-level=warn
 for i in $(seq 1 100); do
 	curl -fsS "http://127.0.0.1:$etcd_port/health" >/dev/null 2>&1 && break
 	pid_alive etcd etcd || die "etcd exited; see $state/logs/etcd.log"
@@ -148,9 +167,22 @@ start_supervised kube-controller-manager "$bindir/kube-controller-manager" \
 	--leader-elect=false --use-service-account-credentials=true \
 	--service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
 	--cluster-signing-cert-file="$pki/ca.crt" --cluster-signing-key-file="$pki/ca.key" \
-	--controllers='*' --kube-api-qps=200 --kube-api-burst=400 --v=1
+	--controllers='*' --v=1 $(
+		[ "$KAGE_CLIENT_LIMITS" = default ] || echo --kube-api-qps=1000 --kube-api-burst=1000
+	)
+# kube-scheduler takes its client limits only from a configuration file;
+# with one, it reads its kubeconfig from there too.
+cat >"$state/scheduler.yaml" <<SCHED
+apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+clientConnection:
+  kubeconfig: $state/scheduler.kubeconfig
+$([ "$KAGE_CLIENT_LIMITS" = default ] || printf '  qps: 1000\n  burst: 1000\n')
+leaderElection:
+  leaderElect: false
+SCHED
 start_supervised kube-scheduler "$bindir/kube-scheduler" \
-	--kubeconfig="$state/scheduler.kubeconfig" \
+	--config="$state/scheduler.yaml" \
 	--authentication-kubeconfig="$state/scheduler.kubeconfig" \
 	--authorization-kubeconfig="$state/scheduler.kubeconfig" \
 	--bind-address=127.0.0.1 --secure-port=0 --leader-elect=false --v=1
