@@ -56,9 +56,13 @@ done
 
 "$node_here/testhosts.sh" down "$NODE_NETNS" >/dev/null 2>&1 || true
 
-if [ -e "/run/netns/$NODE_NETNS" ]; then
-	ip netns del "$NODE_NETNS"
-fi
+# A namespace whose last process is still exiting may refuse for a moment.
+for _ in 1 2 3 4 5; do
+	[ -e "/run/netns/$NODE_NETNS" ] || break
+	ip netns del "$NODE_NETNS" 2>/dev/null && break
+	sleep 1
+done
+[ ! -e "/run/netns/$NODE_NETNS" ] || ip netns del "$NODE_NETNS"
 ip link del "$HOST_VETH" 2>/dev/null || true
 # The host's DNAT rules for this state directory (or for any: a node left by
 # another checkout holds the same namespace names).
