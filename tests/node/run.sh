@@ -18,7 +18,13 @@ if ! "$here/node-up.sh" --check >/dev/null 2>&1; then
 fi
 cleanup() {
 	if [ $started = 1 ] && [ -z "${KAGE_KEEP_NODE:-}" ]; then
-		"$here/node-down.sh"
+		# Processes killed by the first pass may still be exiting; a
+		# second pass finds them gone. Only a second failure fails.
+		"$here/node-down.sh" || {
+			echo "node-down failed; trying again in 3 s" >&2
+			sleep 3
+			"$here/node-down.sh"
+		}
 	fi
 }
 trap cleanup EXIT
