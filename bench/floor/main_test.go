@@ -12,7 +12,7 @@ func TestObjectRendersNameAndOwner(t *testing.T) {
 	tmpl := map[string]any{
 		"apiVersion": "v1", "kind": "Pod",
 		"metadata": map[string]any{"name": "__NAME__", "labels": map[string]any{"kage.dev/sandbox": "__NAME__", "x-__NAME__": "a"}},
-		"spec": map[string]any{"args": []any{"pre-__NAME__-post", int64(5), true}},
+		"spec":     map[string]any{"args": []any{"pre-__NAME__-post", int64(5), true}},
 	}
 	u := f.object(tmpl, "sb1", "uid-1")
 	want := map[string]any{
