@@ -224,7 +224,7 @@ func (f *floor) serve(ctx context.Context, what string, ri dynamic.ResourceInter
 					err := apierrors.FromObject(ev.Object)
 					if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
 						gone = true
-					} else {
+					} else if ctx.Err() == nil {
 						logf("error: watch %s in %s: %v", what, f.ns, err)
 					}
 					break
