@@ -152,12 +152,6 @@ static time_t env_wall(void *arg)
     return time(NULL);
 }
 
-static size_t env_queued(void *arg)
-{
-    struct workers *c = arg;
-    return c->queue ? queue_len(c->queue) : 0;
-}
-
 static void env_event(void *arg, struct sbx_memory *mem, const char *ns, const char *name,
                       const char *uid, bool warning, const char *reason, const char *action,
                       const char *note)
@@ -183,9 +177,6 @@ static void env_count(void *arg, enum reconcile_counter what)
         break;
     case COUNT_STATUS_WRITE:
         m->status_writes++;
-        break;
-    case COUNT_STATUS_DEFERRED:
-        m->status_deferred++;
         break;
     case COUNT_REFUSAL:
         m->refusals++;
@@ -303,6 +294,18 @@ static void on_wait(void *arg, uint64_t waited_ms)
                               (double)waited_ms / 1000.0);
 }
 
+/* A Sandbox whose pod exists (or was just created by kage and is not in
+ * the cache yet) is finished before a new one is started: users wait for
+ * their sandbox to be Ready, and a pod's start is what most of that is. */
+static enum queue_lane lane(void *arg, const char *key)
+{
+    struct workers *c = arg;
+    if (informer_get(c->o.pods, key))
+        return QUEUE_LANE_FINISH;
+    const struct sbx_memory *st = ledger_sandbox(c->ledger, key, false);
+    return st && st->pod_at ? QUEUE_LANE_FINISH : QUEUE_LANE_START;
+}
+
 static void work(struct queue *q, const char *key, void *arg)
 {
     (void)q;
@@ -338,7 +341,6 @@ struct workers *workers_new(const struct workers_opts *o)
                .namespace_labels = env_namespace_labels,
                .now_ms = env_now_ms,
                .wall = env_wall,
-               .queued = env_queued,
                .event = env_event,
                .count = env_count,
                .ready = env_ready,
@@ -364,6 +366,7 @@ int workers_start(struct workers *c)
     if (!c->queue)
         return -ENOMEM;
     queue_on_wait(c->queue, on_wait, c);
+    queue_on_lane(c->queue, lane, c);
     return 0;
 }
 

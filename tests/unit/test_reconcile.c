@@ -383,11 +383,6 @@ static void arrange_policy_disowned(struct world *w)
     world_edit(w, false, WORLD_NAME, disown);
 }
 
-static void arrange_burst(struct world *w)
-{
-    w->queued = 5;
-}
-
 static void arrange_send_fails(struct world *w)
 {
     w->send_error = -ENOMEM;
@@ -927,16 +922,6 @@ static const struct row rows[] = {
      OUTCOME_RETRY,
      0,
      "Warning NameConflict: NetworkPolicy team-a/agent exists and is not owned by this Sandbox"},
-    {"under a burst, a just-made pod's first status waits up to 10 s",
-     SPEC,
-     false,
-     arrange_burst,
-     {{0}},
-     {BASELINE, POLICY, POD},
-     NULL,
-     OUTCOME_AFTER,
-     10000,
-     "Normal PodCreated"},
     {"a request that cannot be sent is retried, with nothing reported",
      SPEC,
      false,
