@@ -6,6 +6,11 @@ cost: CPU seconds and peak RSS from /proc, API requests from its log.
 
     bench/sandboxes.py [N]        (default 100; make bench-sandboxes)
 
+Each sandbox's own time from creation to Ready is timed from a watch (from
+the event that first shows it to the one that first shows it Ready), and
+its p50 and p99 printed. KAGE_BENCH_CONTROLLER=path runs another build of
+the controller (to compare two builds on one control plane).
+
 It reuses a running local control plane (make up) or brings one up, and a
 running controller or starts one under its ServiceAccount. Figures, not a
 test: it fails only when a sandbox does not become Ready and correct."""
@@ -14,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -36,6 +42,42 @@ def proc_figures(pid):
     return cpu, int(hwm.split()[1]) / 1024
 
 
+class ReadyWatch:
+    """kubectl get --watch on the namespace's Sandboxes: when each was
+    first seen, and first seen Ready (time.monotonic())."""
+
+    def __init__(self, kubectl, ns):
+        tmpl = ('{.metadata.name}{" "}'
+                '{.status.conditions[?(@.type=="Ready")].status}{"\\n"}')
+        self.seen, self.ready = {}, {}
+        self.proc = subprocess.Popen(
+            [kubectl.bin, "--kubeconfig", kubectl.kubeconfig, "-n", ns, "get", "sandboxes",
+             "--watch", "-o", "jsonpath=" + tmpl],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            now = time.monotonic()
+            parts = line.split()
+            if not parts:
+                continue
+            self.seen.setdefault(parts[0], now)
+            if len(parts) > 1 and parts[1] == "True":
+                self.ready.setdefault(parts[0], now)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def pct(values, p):
+    """The p-th percentile (nearest rank) of values."""
+    v = sorted(values)
+    return v[max(0, min(len(v) - 1, -(-len(v) * p // 100) - 1))]
+
+
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100
     started_cluster = subprocess.run([str(REPO / "tests/cluster/up.sh"), "--check"]).returncode != 0
@@ -51,7 +93,8 @@ def main():
     sh(str(REPO / "tests/cluster/sa-kubeconfig.sh"), "kage-system", "kage-controller", str(kc), "2h")
     log = work / "controller.log"
     log.unlink(missing_ok=True)
-    ctl = Controller(kc, log, "--http-addr", "").start()
+    binary = os.environ.get("KAGE_BENCH_CONTROLLER") or None
+    ctl = Controller(kc, log, "--http-addr", "", binary=binary).start()
     try:
         ctl.wait_synced()
         ns = f"bench-{int(time.time())}"
@@ -64,6 +107,8 @@ def main():
                      "egress": {"allow": [{"cidr": "203.0.113.0/24",
                                            "ports": [{"port": 443}]}]}},
         } for i in range(n)]
+        watch = ReadyWatch(kubectl, ns)
+        time.sleep(1)  # the watch is open before the first create
         cpu0, _ = proc_figures(ctl.proc.pid)
         t0 = time.monotonic()
         kubectl.run("-n", ns, "create", "-f", "-", input=json.dumps(
@@ -77,6 +122,12 @@ def main():
             return len(ready) == n
         wait_for(all_ready, timeout=600, interval=0.5, what=f"{n} Ready sandboxes")
         t_ready = time.monotonic() - t0
+        deadline = time.monotonic() + 30
+        while len(watch.ready) < n and time.monotonic() < deadline:
+            time.sleep(0.2)
+        watch.stop()
+        own = [watch.ready[k] - watch.seen[k] for k in watch.ready]
+        since_t0 = [watch.ready[k] - t0 for k in watch.ready]
         cpu1, hwm = proc_figures(ctl.proc.pid)
 
         pods = kubectl.json("-n", ns, "get", "pods")["items"]
@@ -89,6 +140,10 @@ def main():
         print(f"kage: {n} sandboxes applied at once")
         print(f"  created in the API server:  {t_applied:6.2f} s")
         print(f"  all Ready and correct:      {t_ready:6.2f} s")
+        print(f"  create->Ready per sandbox:  p50 {pct(own, 50):6.2f} s  p99 {pct(own, 99):6.2f} s"
+              f"  ({len(own)} timed)")
+        print(f"  first create->Ready:        p50 {pct(since_t0, 50):6.2f} s"
+              f"  p99 {pct(since_t0, 99):6.2f} s")
         print(f"  controller CPU:             {cpu1 - cpu0:6.2f} s")
         print(f"  controller peak RSS:        {hwm:6.1f} MiB")
         print(f"  pods created:               {len(writes)}")
