@@ -208,6 +208,10 @@ int metrics_render(const struct metrics *m, const struct metrics_sources *src, s
     rc |= sample(b, "kage_writes_total", "{kind=\"update\"}", (double)m->updates);
     rc |= sample(b, "kage_writes_total", "{kind=\"delete\"}", (double)m->deletes);
     rc |= sample(b, "kage_writes_total", "{kind=\"status\"}", (double)m->status_writes);
+    rc |= metric(b, "kage_status_writes_deferred_total", "counter",
+                 "PodStarting status writes of a just-started pod deferred while other sandboxes "
+                 "waited to start.",
+                 NULL, (double)m->status_deferred);
     rc |= metric(b, "kage_events_total", "counter", "Kubernetes Events emitted.", NULL,
                  (double)m->events);
 

@@ -178,10 +178,24 @@ static void env_count(void *arg, enum reconcile_counter what)
     case COUNT_STATUS_WRITE:
         m->status_writes++;
         break;
+    case COUNT_STATUS_DEFERRED:
+        m->status_deferred++;
+        break;
     case COUNT_REFUSAL:
         m->refusals++;
         break;
     }
+}
+
+/* Sandboxes waiting to start: those a deferred status leaves the API
+ * server's time to. */
+static size_t env_queued(void *arg)
+{
+    struct workers *c = arg;
+    struct queue_stats st = {0};
+    if (c->queue)
+        queue_get_stats(c->queue, &st);
+    return st.depth_lane[QUEUE_LANE_START];
 }
 
 static const struct sandbox_obj *env_sandbox(void *arg, const char *key)
@@ -342,6 +356,7 @@ struct workers *workers_new(const struct workers_opts *o)
                .now_ms = env_now_ms,
                .wall = env_wall,
                .event = env_event,
+               .queued = env_queued,
                .count = env_count,
                .ready = env_ready,
                .runtime_class = o->runtime_class,

@@ -78,6 +78,30 @@ static const char *ready_status(const json_t *status)
     return ready_field(status, "status");
 }
 
+/* Under load each new sandbox would get a status write for every step of
+ * its pod (PodStarting just after the pod is made, again once scheduled,
+ * then Ready). While other sandboxes wait for their first reconcile (the
+ * queue's start lane), a PodStarting status is deferred for up to
+ * STATUS_DEFER_MS after the pod was created, so the API server's time goes
+ * to making their pods; the pod's next change, or the end of the deferral,
+ * brings the reconcile that writes the status (by then often Ready, one
+ * write instead of several). Only PodStarting waits: Ready, and any trouble,
+ * are written at once, and a pod's changes are reconciled ahead of new
+ * sandboxes, so the deferral never holds back what a user waits for. With
+ * nothing waiting to start, it is written at once.
+ * Returns the milliseconds left to defer, 0 to write now. */
+#define STATUS_DEFER_MS 10000
+
+static uint64_t status_defer(struct reconcile *r, const json_t *neu)
+{
+    const struct sbx_memory *m = r->mem;
+    if (!m || !m->pod_made_at || r->env->queued(r->env->arg) == 0 ||
+        strcmp(ready_field(neu, "reason"), "PodStarting") != 0)
+        return 0;
+    uint64_t age = reconcile__now_ms(r) - m->pod_made_at;
+    return age < STATUS_DEFER_MS ? STATUS_DEFER_MS - age : 0;
+}
+
 void reconcile_note_sight(struct sbx_memory *m, uint64_t now_ms, time_t now, const char *created)
 {
     if (!m || m->seen_at)
@@ -183,6 +207,14 @@ bool reconcile__status(struct reconcile *r, struct reconcile_action *act)
         /* Written already; the watch has not caught up. */
         free(text);
         json_decref(neu);
+        return true;
+    }
+    uint64_t defer = status_defer(r, neu);
+    if (defer) {
+        free(text);
+        json_decref(neu);
+        reconcile__count(r, COUNT_STATUS_DEFERRED);
+        r->outcome = outcome_sooner(r->outcome, outcome_after(defer));
         return true;
     }
     /* A sandbox that was held up (pending or failed) and is ready now has

@@ -53,6 +53,7 @@ struct world {
     /* the clocks and the queue */
     uint64_t now_ms;
     time_t wall;
+    size_t queued;
     /* the script: answers given in order; past its end, writes succeed */
     struct reconcile_answer script[WORLD_MAX];
     json_t *script_json[WORLD_MAX];
@@ -309,6 +310,11 @@ static time_t w_wall(void *arg)
     return ((struct world *)arg)->wall;
 }
 
+static size_t w_queued(void *arg)
+{
+    return ((struct world *)arg)->queued;
+}
+
 static void w_event(void *arg, struct sbx_memory *mem, const char *ns, const char *name,
                     const char *uid, bool warning, const char *reason, const char *action,
                     const char *note)
@@ -424,6 +430,7 @@ static struct world *world_new(void)
                .namespace_labels = w_namespace_labels,
                .now_ms = w_now_ms,
                .wall = w_wall,
+               .queued = w_queued,
                .event = w_event,
                .count = w_count,
                .ready = w_ready,
