@@ -19,7 +19,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 STATE = REPO / ".cluster"
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 sys.path.insert(0, str(REPO / "bench"))
-from scale_api import Api, create_all  # noqa: E402
+from scale_api import Api, Watcher, create_all  # noqa: E402
 
 
 def sh(*cmd, **kw):
@@ -44,33 +43,9 @@ def proc_figures(pid):
     return cpu, int(hwm.split()[1]) / 1024
 
 
-class ReadyWatch:
-    """kubectl get --watch on the namespace's Sandboxes: when each was
-    first seen Ready (time.monotonic())."""
-
-    def __init__(self, kubectl, ns):
-        tmpl = ('{.metadata.name}{" "}'
-                '{.status.conditions[?(@.type=="Ready")].status}{"\\n"}')
-        self.ready = {}
-        self.proc = subprocess.Popen(
-            [kubectl.bin, "--kubeconfig", kubectl.kubeconfig, "-n", ns, "get", "sandboxes",
-             "--watch", "-o", "jsonpath=" + tmpl],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            now = time.monotonic()
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) > 1 and parts[1] == "True":
-                self.ready.setdefault(parts[0], now)
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
+def condition_ready(obj):
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (obj.get("status") or {}).get("conditions") or [])
 
 
 def pct(values, p):
@@ -109,8 +84,10 @@ def main():
                      "egress": {"allow": [{"cidr": "203.0.113.0/24",
                                            "ports": [{"port": 443}]}]}},
         } for i in range(n)]
-        watch = ReadyWatch(kubectl, ns)
-        time.sleep(1)  # the watch is open before the first create
+        watch = Watcher(api, f"/apis/kage.dev/v1alpha1/namespaces/{ns}/sandboxes",
+                        condition_ready, '"status":"True"')
+        watch.start()
+        watch.listed.wait()
         cpu0, _ = proc_figures(ctl.proc.pid)
         t0 = time.monotonic()
         # At once: 32 connections, as bench/scale.py (kubectl would create
@@ -127,9 +104,7 @@ def main():
             return len(ready) == n
         wait_for(all_ready, timeout=600, interval=0.5, what=f"{n} Ready sandboxes")
         t_ready = time.monotonic() - t0
-        deadline = time.monotonic() + 30
-        while len(watch.ready) < n and time.monotonic() < deadline:
-            time.sleep(0.2)
+        watch.wait_all([s["metadata"]["name"] for s in items], 30)
         watch.stop()
         own = [watch.ready[k] - started[k] for k in watch.ready if k in started]
         since_t0 = [watch.ready[k] - t0 for k in watch.ready]
