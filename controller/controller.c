@@ -24,6 +24,7 @@
 #include "leader.h"
 #include "log.h"
 #include "metrics.h"
+#include "nsindex.h"
 #include "reconcile/class.h"
 #include "reconcile/observed.h"
 #include "reconcile/selector.h"
@@ -42,6 +43,7 @@ struct ctl {
     struct informer *classes;
     struct informer *namespaces;
     struct informer *all_policies; /* every NetworkPolicy: those not kage's may select its pods */
+    struct nsindex *by_ns;         /* the cached Sandboxes' keys by namespace */
     struct workers *workers; /* reconciling starts once every cache has synced (and we lead) */
     struct httpd *http;
     struct httpd *probes; /* the kubelet's: apart from /metrics, which anyone may scrape */
@@ -67,6 +69,7 @@ static void enqueue(struct ctl *c, const char *key)
 static void on_sandbox(void *arg, const char *key, const void *obj)
 {
     struct ctl *c = arg;
+    nsindex_add(c->by_ns, key); /* lost to ENOMEM: namespaces walk the cache */
     workers_sandbox_added(c->workers, key, obj);
     enqueue(c, key);
 }
@@ -96,6 +99,7 @@ static void on_sandbox_delete(void *arg, const char *key, const void *obj)
 {
     (void)obj;
     struct ctl *c = arg;
+    nsindex_remove(c->by_ns, key);
     ledger_forget(workers_ledger(c->workers), key);
 }
 
@@ -142,16 +146,35 @@ static void on_pod_update(void *arg, const char *key, const void *old, const voi
 
 struct ns_walk {
     struct ctl *c;
-    const char *prefix; /* "namespace/" */
+    const char *ns; /* not terminated */
     size_t len;
+    bool podless; /* only Sandboxes without a pod */
 };
 
-static void enqueue_in_ns(void *arg, const char *key, const void *obj)
+static void enqueue_walked(void *arg, const char *key)
+{
+    struct ns_walk *w = arg;
+    if (!w->podless || !informer_get(w->c->pods, key))
+        enqueue(w->c, key);
+}
+
+static void enqueue_cached(void *arg, const char *key, const void *obj)
 {
     (void)obj;
     struct ns_walk *w = arg;
-    if (strncmp(key, w->prefix, w->len) == 0)
-        enqueue(w->c, key);
+    if (strncmp(key, w->ns, w->len) == 0 && key[w->len] == '/')
+        enqueue_walked(arg, key);
+}
+
+/* The Sandboxes of namespace ns (len bytes), or its podless ones, look again:
+ * from the index, or the whole cache if the index lost a key to ENOMEM. */
+static void enqueue_ns(struct ctl *c, const char *ns, size_t len, bool podless)
+{
+    struct ns_walk w = {c, ns, len, podless};
+    if (nsindex_complete(c->by_ns))
+        nsindex_foreach(c->by_ns, ns, len, enqueue_walked, &w);
+    else
+        informer_foreach(c->sandboxes, enqueue_cached, &w);
 }
 
 static void on_policy(void *arg, const char *key, const void *obj)
@@ -162,12 +185,7 @@ static void on_policy(void *arg, const char *key, const void *obj)
     if (slash && strcmp(slash + 1, BASELINE_POLICY) == 0) {
         ledger_baseline_seen(workers_ledger(c->workers), key, (size_t)(slash - key));
         /* The namespace's guard changed: every sandbox there checks it. */
-        char prefix[300];
-        int n = snprintf(prefix, sizeof(prefix), "%.*s/", (int)(slash - key), key);
-        if (n <= 0 || (size_t)n >= sizeof(prefix))
-            return;
-        struct ns_walk w = {c, prefix, (size_t)n};
-        informer_foreach(c->sandboxes, enqueue_in_ns, &w);
+        enqueue_ns(c, key, (size_t)(slash - key), false);
         return;
     }
     struct sbx_memory *st = ledger_sandbox(workers_ledger(c->workers), key, false);
@@ -198,15 +216,6 @@ static void on_class_update(void *arg, const char *key, const void *old, const v
     on_class(arg, key, obj);
 }
 
-/* A pod went: quota it held may now admit a sandbox still without one. */
-static void enqueue_podless_in_ns(void *arg, const char *key, const void *obj)
-{
-    (void)obj;
-    struct ns_walk *w = arg;
-    if (strncmp(key, w->prefix, w->len) == 0 && !informer_get(w->c->pods, key))
-        enqueue(w->c, key);
-}
-
 static void on_pod_gone(void *arg, const char *key, const void *obj)
 {
     struct ctl *c = arg;
@@ -215,16 +224,12 @@ static void on_pod_gone(void *arg, const char *key, const void *obj)
         st->pod_at = 0; /* seen, and gone: no write of ours stands in for it */
     on_pod(arg, key, obj);
     const char *slash = strchr(key, '/');
-    /* Only where a sandbox waits for quota (else a mass teardown would walk
-     * every sandbox once per pod). Those still held mark it again. */
-    if (!slash || !ledger_quota_release(workers_ledger(c->workers), key, (size_t)(slash - key)))
-        return;
-    char prefix[300];
-    int n = snprintf(prefix, sizeof(prefix), "%.*s/", (int)(slash - key), key);
-    if (n > 0 && (size_t)n < sizeof(prefix) && workers_started(c->workers)) {
-        struct ns_walk w = {c, prefix, (size_t)n};
-        informer_foreach(c->sandboxes, enqueue_podless_in_ns, &w);
-    }
+    /* A pod went: quota it held may now admit a sandbox still without one,
+     * where one waits for quota (else a mass teardown would walk the
+     * namespace once per pod). Those still held mark it again. */
+    if (slash && ledger_quota_release(workers_ledger(c->workers), key, (size_t)(slash - key)) &&
+        workers_started(c->workers))
+        enqueue_ns(c, key, (size_t)(slash - key), true);
 }
 
 static void on_informer_error(void *arg, const char *what, const struct kube_error *err)
@@ -260,12 +265,8 @@ static bool foreign_policy(const char *key, const struct policy_obj *p)
 static void enqueue_namespace_of(struct ctl *c, const char *key)
 {
     const char *slash = strchr(key, '/');
-    char prefix[300];
-    int n = slash ? snprintf(prefix, sizeof(prefix), "%.*s/", (int)(slash - key), key) : -1;
-    if (n <= 0 || (size_t)n >= sizeof(prefix) || !workers_started(c->workers))
-        return;
-    struct ns_walk w = {c, prefix, (size_t)n};
-    informer_foreach(c->sandboxes, enqueue_in_ns, &w);
+    if (slash && workers_started(c->workers))
+        enqueue_ns(c, key, (size_t)(slash - key), false);
 }
 
 /* A NetworkPolicy not kage's came, changed or went: it may select sandbox
@@ -309,12 +310,8 @@ static void on_namespace(void *arg, const char *key, const void *obj)
 {
     (void)obj;
     struct ctl *c = arg;
-    char prefix[300];
-    int n = snprintf(prefix, sizeof(prefix), "%s/", key);
-    if (n <= 0 || (size_t)n >= sizeof(prefix) || !workers_started(c->workers))
-        return;
-    struct ns_walk w = {c, prefix, (size_t)n};
-    informer_foreach(c->sandboxes, enqueue_in_ns, &w);
+    if (workers_started(c->workers))
+        enqueue_ns(c, key, strlen(key), false);
 }
 
 static void on_namespace_update(void *arg, const char *key, const void *old, const void *obj)
@@ -522,7 +519,9 @@ int controller_run(const struct controller_opts *o, const struct kube_config *cf
     static const struct informer_handlers namespace_h = {on_namespace, on_namespace_update, NULL,
                                                          on_synced, on_informer_error};
     make_identity(c.identity, sizeof(c.identity));
-    if (new_informer(&c, &KAGE_SANDBOXES, NULL, observed_decode_sandbox, NULL, &sandbox_h,
+    c.by_ns = nsindex_new();
+    if (!c.by_ns ||
+        new_informer(&c, &KAGE_SANDBOXES, NULL, observed_decode_sandbox, NULL, &sandbox_h,
                      &c.sandboxes) ||
         new_informer(&c, &KUBE_PODS, LABEL_SANDBOX, observed_decode_pod, observed_pod_unread,
                      &pod_h, &c.pods) ||
@@ -593,6 +592,7 @@ int controller_run(const struct controller_opts *o, const struct kube_config *cf
              "creates", (json_int_t)m->creates, "updates", (json_int_t)m->updates, "deletes",
              (json_int_t)m->deletes, "statusWrites", (json_int_t)m->status_writes);
     workers_free(c.workers);
+    nsindex_free(c.by_ns);
     if (rc != 0)
         log_error("handles left open at exit", "{s:s}", "error", uv_strerror(rc));
     return rc != 0 ? 1 : c.exit_code;

@@ -209,8 +209,9 @@ int metrics_render(const struct metrics *m, const struct metrics_sources *src, s
     rc |= sample(b, "kage_writes_total", "{kind=\"delete\"}", (double)m->deletes);
     rc |= sample(b, "kage_writes_total", "{kind=\"status\"}", (double)m->status_writes);
     rc |= metric(b, "kage_status_writes_deferred_total", "counter",
-                 "Status writes of a just-started pod deferred while other sandboxes waited.", NULL,
-                 (double)m->status_deferred);
+                 "PodStarting status writes of a just-started pod deferred while other sandboxes "
+                 "waited to start.",
+                 NULL, (double)m->status_deferred);
     rc |= metric(b, "kage_events_total", "counter", "Kubernetes Events emitted.", NULL,
                  (double)m->events);
 
@@ -245,6 +246,12 @@ int metrics_render(const struct metrics *m, const struct metrics_sources *src, s
 
     rc |= metric(b, "kage_queue_depth", "gauge", "Sandboxes waiting to be reconciled.", NULL,
                  (double)qs.depth);
+    rc |= header(b, "kage_queue_lane_depth", "gauge",
+                 "Sandboxes waiting by lane: finish (their pod exists) before start (new).");
+    rc |= sample(b, "kage_queue_lane_depth", "{lane=\"finish\"}",
+                 (double)qs.depth_lane[QUEUE_LANE_FINISH]);
+    rc |= sample(b, "kage_queue_lane_depth", "{lane=\"start\"}",
+                 (double)qs.depth_lane[QUEUE_LANE_START]);
     rc |= metric(b, "kage_queue_in_flight", "gauge", "Sandboxes being reconciled.", NULL,
                  qs.in_flight);
     rc |= metric(b, "kage_queue_retries_total", "counter", "Reconciles retried after a failure.",

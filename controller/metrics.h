@@ -40,7 +40,7 @@ struct metrics {
     uint64_t updates;
     uint64_t deletes;
     uint64_t status_writes;
-    uint64_t status_deferred; /* status writes deferred while other sandboxes waited */
+    uint64_t status_deferred; /* PodStarting writes deferred while sandboxes waited to start */
     uint64_t refusals;        /* writes the API server refused */
     uint64_t events;
 };

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * queue.c - the work queue: a FIFO of ready keys drained by a uv_idle handle
- * up to a concurrency bound, a min-heap of deadlines behind one uv_timer, and
- * a tsearch tree that owns one item per known key.
+ * queue.c - the work queue: two FIFO lanes of ready keys drained by a uv_idle
+ * handle up to a concurrency bound (the finish lane first, with a bounded
+ * burst), a min-heap of deadlines behind one uv_timer, and a tsearch tree
+ * that owns one item per known key.
  */
 #include "queue.h"
 
@@ -19,16 +20,18 @@
 #define NOT_ARMED   UINT64_MAX
 
 struct item {
-    struct item *next; /* in the ready FIFO while queued */
+    struct item *next; /* in its lane's FIFO while queued */
+    struct item *prev;
     size_t heap_idx;   /* in q->heap while waiting, else NOT_WAITING */
     uint64_t deadline; /* loop time it is due, while waiting */
     uint64_t seq;      /* equal deadlines fire in the order they were set */
     uint64_t ready_at; /* loop time it was queued, while in the ready FIFO */
     unsigned failures;
-    bool queued;    /* in q->ready */
-    bool in_flight; /* dispatched, queue_done not yet called */
-    bool dirty;     /* added while in flight: queue again at done */
-    char key[];     /* the tree holds pointers to this */
+    enum queue_lane lane; /* while queued */
+    bool queued;          /* in q->ready */
+    bool in_flight;       /* dispatched, queue_done not yet called */
+    bool dirty;           /* added while in flight: queue again at done */
+    char key[];           /* the tree holds pointers to this */
 };
 
 struct queue {
@@ -42,9 +45,15 @@ struct queue {
     unsigned in_flight;
     void *items; /* tsearch root; nodes point at item->key */
     size_t nitems;
-    struct item *ready_head; /* FIFO of queued keys */
-    struct item *ready_tail;
-    size_t nready;
+    struct lane {
+        struct item *head; /* FIFO of queued keys */
+        struct item *tail;
+        size_t n;
+    } lanes[QUEUE_LANES];
+    size_t nready;  /* in all lanes */
+    unsigned burst; /* finish keys served in a row while a start key waited */
+    queue_lane_cb lane_cb;
+    void *lane_arg;
     struct item **heap; /* min-heap by (deadline, seq) */
     size_t nheap;
     size_t heap_cap; /* kept >= nitems, so a key can always start waiting */
@@ -210,26 +219,76 @@ static void kick(struct queue *q)
         uv_idle_start(&q->idle, on_idle);
 }
 
+static enum queue_lane lane_of(struct queue *q, const struct item *it)
+{
+    enum queue_lane l = q->lane_cb ? q->lane_cb(q->lane_arg, it->key) : QUEUE_LANE_START;
+    return l == QUEUE_LANE_FINISH ? QUEUE_LANE_FINISH : QUEUE_LANE_START;
+}
+
+static void lane_append(struct queue *q, struct item *it, enum queue_lane l)
+{
+    struct lane *ln = &q->lanes[l];
+    it->lane = l;
+    it->next = NULL;
+    it->prev = ln->tail;
+    if (ln->tail)
+        ln->tail->next = it;
+    else
+        ln->head = it;
+    ln->tail = it;
+    ln->n++;
+}
+
+static void lane_unlink(struct queue *q, struct item *it)
+{
+    struct lane *ln = &q->lanes[it->lane];
+    if (it->prev)
+        it->prev->next = it->next;
+    else
+        ln->head = it->next;
+    if (it->next)
+        it->next->prev = it->prev;
+    else
+        ln->tail = it->prev;
+    it->next = it->prev = NULL;
+    ln->n--;
+}
+
 static void push_ready(struct queue *q, struct item *it)
 {
     it->queued = true;
     it->ready_at = uv_now(q->loop);
-    it->next = NULL;
-    if (q->ready_tail)
-        q->ready_tail->next = it;
-    else
-        q->ready_head = it;
-    q->ready_tail = it;
+    lane_append(q, it, lane_of(q, it));
     q->nready++;
     kick(q);
 }
 
+/* A queued key added again may have begun something since: it moves up to
+ * the finish lane (keeping its place in time for the wait it reports). */
+static void maybe_promote(struct queue *q, struct item *it)
+{
+    if (it->lane == QUEUE_LANE_FINISH || lane_of(q, it) != QUEUE_LANE_FINISH)
+        return;
+    lane_unlink(q, it);
+    lane_append(q, it, QUEUE_LANE_FINISH);
+}
+
+/* The finish lane first, but while a start key waits, at most
+ * QUEUE_FINISH_BURST finish keys in a row: a start key at the head of its
+ * lane is served after at most that many others. */
 static struct item *pop_ready(struct queue *q)
 {
-    struct item *it = q->ready_head;
-    q->ready_head = it->next;
-    if (!q->ready_head)
-        q->ready_tail = NULL;
+    struct lane *fin = &q->lanes[QUEUE_LANE_FINISH], *start = &q->lanes[QUEUE_LANE_START];
+    struct item *it;
+    if (fin->n > 0 && (start->n == 0 || q->burst < QUEUE_FINISH_BURST)) {
+        it = fin->head;
+        if (start->n > 0)
+            q->burst++;
+    } else {
+        it = start->head;
+        q->burst = 0;
+    }
+    lane_unlink(q, it);
     q->nready--;
     it->queued = false;
     return it;
@@ -245,6 +304,8 @@ static void enqueue(struct queue *q, struct item *it)
     } else if (!it->queued) {
         q->adds++;
         push_ready(q, it);
+    } else {
+        maybe_promote(q, it);
     }
 }
 
@@ -422,9 +483,10 @@ void queue_done(struct queue *q, const char *key, struct outcome o)
     maybe_free(q, it);
 }
 
-size_t queue_len(const struct queue *q)
+void queue_on_lane(struct queue *q, queue_lane_cb cb, void *arg)
 {
-    return q->nready;
+    q->lane_cb = cb;
+    q->lane_arg = arg;
 }
 
 unsigned queue_in_flight(const struct queue *q)
@@ -459,6 +521,8 @@ void queue_get_stats(const struct queue *q, struct queue_stats *st)
     st->retries = q->retries;
     st->dispatches = q->dispatches;
     st->depth = q->nready;
+    for (int l = 0; l < QUEUE_LANES; l++)
+        st->depth_lane[l] = q->lanes[l].n;
     st->waiting = q->nheap;
     st->in_flight = q->in_flight;
 }

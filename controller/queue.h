@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 /* queue.h - the controller's work queue on a libuv loop, with client-go
  * workqueue semantics: a key is queued at most once, never worked on twice
- * at the same time, retried with per-key backoff, and delayed with one timer. */
+ * at the same time, retried with per-key backoff, and delayed with one timer.
+ * Queued keys wait in one of two lanes: the finish lane is served before
+ * the start lane, but never more than QUEUE_FINISH_BURST times in a row
+ * while a start key waits. */
 #ifndef KAGE_QUEUE_H
 #define KAGE_QUEUE_H
 
@@ -15,6 +18,14 @@
 #define QUEUE_KEY_MAX         512 /* longest key accepted, in bytes */
 #define QUEUE_BACKOFF_BASE_MS 5u  /* first retry of a failed key */
 #define QUEUE_BACKOFF_MAX_MS  (5u * 60 * 1000)
+#define QUEUE_FINISH_BURST    8u /* finish keys served per start key, when both wait */
+
+/* The lanes of queued keys, in the order they are served. */
+enum queue_lane {
+    QUEUE_LANE_FINISH, /* work that brings something already begun to its end */
+    QUEUE_LANE_START,  /* work that begins something (the lane of every key by default) */
+    QUEUE_LANES
+};
 
 struct queue;
 
@@ -34,8 +45,9 @@ struct queue_stats {
     uint64_t retries;    /* failures requeued with backoff */
     uint64_t dispatches; /* calls of the work callback */
     size_t depth;        /* queued, not in flight */
-    size_t waiting;      /* keys with a pending deadline (add_after, backoff) */
-    unsigned in_flight;  /* dispatched, queue_done not yet called */
+    size_t depth_lane[QUEUE_LANES]; /* depth by lane */
+    size_t waiting;                 /* keys with a pending deadline (add_after, backoff) */
+    unsigned in_flight;             /* dispatched, queue_done not yet called */
 };
 
 /*
@@ -80,8 +92,16 @@ typedef void (*queue_wait_cb)(void *arg, uint64_t waited_ms);
 /* Sets (or, with NULL, clears) the wait callback. */
 void queue_on_wait(struct queue *q, queue_wait_cb cb, void *arg);
 
-/* Number of keys queued and not in flight. */
-size_t queue_len(const struct queue *q);
+/*
+ * Called with a key each time it is queued (added, due, or requeued at its
+ * done) and each time a queued key is added again, to choose its lane. A
+ * queued key moves to the finish lane when asked again and the answer is
+ * QUEUE_LANE_FINISH; it never moves back to the start lane while queued.
+ */
+typedef enum queue_lane (*queue_lane_cb)(void *arg, const char *key);
+
+/* Sets (or, with NULL, clears: every key in the start lane) the lane callback. */
+void queue_on_lane(struct queue *q, queue_lane_cb cb, void *arg);
 
 /* Number of keys dispatched whose queue_done has not come yet. */
 unsigned queue_in_flight(const struct queue *q);

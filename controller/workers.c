@@ -152,12 +152,6 @@ static time_t env_wall(void *arg)
     return time(NULL);
 }
 
-static size_t env_queued(void *arg)
-{
-    struct workers *c = arg;
-    return c->queue ? queue_len(c->queue) : 0;
-}
-
 static void env_event(void *arg, struct sbx_memory *mem, const char *ns, const char *name,
                       const char *uid, bool warning, const char *reason, const char *action,
                       const char *note)
@@ -191,6 +185,17 @@ static void env_count(void *arg, enum reconcile_counter what)
         m->refusals++;
         break;
     }
+}
+
+/* Sandboxes waiting to start: those a deferred status leaves the API
+ * server's time to. */
+static size_t env_queued(void *arg)
+{
+    struct workers *c = arg;
+    struct queue_stats st = {0};
+    if (c->queue)
+        queue_get_stats(c->queue, &st);
+    return st.depth_lane[QUEUE_LANE_START];
 }
 
 static const struct sandbox_obj *env_sandbox(void *arg, const char *key)
@@ -303,6 +308,18 @@ static void on_wait(void *arg, uint64_t waited_ms)
                               (double)waited_ms / 1000.0);
 }
 
+/* A Sandbox whose pod exists (or was just created by kage and is not in
+ * the cache yet) is finished before a new one is started: users wait for
+ * their sandbox to be Ready, and a pod's start is what most of that is. */
+static enum queue_lane lane(void *arg, const char *key)
+{
+    struct workers *c = arg;
+    if (informer_get(c->o.pods, key))
+        return QUEUE_LANE_FINISH;
+    const struct sbx_memory *st = ledger_sandbox(c->ledger, key, false);
+    return st && st->pod_at ? QUEUE_LANE_FINISH : QUEUE_LANE_START;
+}
+
 static void work(struct queue *q, const char *key, void *arg)
 {
     (void)q;
@@ -338,8 +355,8 @@ struct workers *workers_new(const struct workers_opts *o)
                .namespace_labels = env_namespace_labels,
                .now_ms = env_now_ms,
                .wall = env_wall,
-               .queued = env_queued,
                .event = env_event,
+               .queued = env_queued,
                .count = env_count,
                .ready = env_ready,
                .runtime_class = o->runtime_class,
@@ -364,6 +381,7 @@ int workers_start(struct workers *c)
     if (!c->queue)
         return -ENOMEM;
     queue_on_wait(c->queue, on_wait, c);
+    queue_on_lane(c->queue, lane, c);
     return 0;
 }
 

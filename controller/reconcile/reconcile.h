@@ -66,7 +66,7 @@ struct reconcile_env {
     const char *(*namespace_labels)(void *arg, const char *ns);
     uint64_t (*now_ms)(void *arg); /* monotonic, milliseconds */
     time_t (*wall)(void *arg);     /* seconds since the epoch */
-    size_t (*queued)(void *arg);   /* other sandboxes waiting for a reconcile */
+    size_t (*queued)(void *arg);   /* sandboxes waiting to start (no pod yet) */
     void (*event)(void *arg, struct sbx_memory *mem, const char *ns, const char *name,
                   const char *uid, bool warning, const char *reason, const char *action,
                   const char *note);

@@ -78,13 +78,17 @@ static const char *ready_status(const json_t *status)
     return ready_field(status, "status");
 }
 
-/* Under load each new sandbox would get two status writes seconds apart:
- * PodStarting just after its pod is made, then Ready. While other
- * sandboxes wait in the queue, the first one is deferred for up to
+/* Under load each new sandbox would get a status write for every step of
+ * its pod (PodStarting just after the pod is made, again once scheduled,
+ * then Ready). While other sandboxes wait for their first reconcile (the
+ * queue's start lane), a PodStarting status is deferred for up to
  * STATUS_DEFER_MS after the pod was created, so the API server's time goes
  * to making their pods; the pod's next change, or the end of the deferral,
  * brings the reconcile that writes the status (by then often Ready, one
- * write instead of two). With nothing waiting, it is written at once.
+ * write instead of several). Only PodStarting waits: Ready, and any trouble,
+ * are written at once, and a pod's changes are reconciled ahead of new
+ * sandboxes, so the deferral never holds back what a user waits for. With
+ * nothing waiting to start, it is written at once.
  * Returns the milliseconds left to defer, 0 to write now. */
 #define STATUS_DEFER_MS 10000
 

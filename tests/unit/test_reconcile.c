@@ -44,6 +44,12 @@ static void pod_running(json_t *pod)
                               "'state':{'running':{}}}]}"));
 }
 
+static void pod_scheduled(json_t *pod)
+{
+    json_object_set_new(json_object_get(pod, "spec"), "nodeName", json_string("node-1"));
+    json_object_set_new(pod, "status", parse("{'phase':'Pending'}"));
+}
+
 /* A Sandbox of spec, reconciled with a watch that follows every write, its
  * pod then running and the status written: the state every later change
  * starts from. Its children got uids uid-1 (baseline), uid-2 (policy) and
@@ -1333,6 +1339,38 @@ static void a_new_sandbox_is_timed_from_first_sight_to_its_first_ready(void **st
     world_free(w);
 }
 
+/* While others wait to start, a just-made pod's PodStarting status waits
+ * (counted), its scheduling too; its Ready is written at the first
+ * reconcile that sees it, however many wait. */
+static void under_a_burst_ready_is_never_deferred(void **state)
+{
+    (void)state;
+    struct world *w = world_new();
+    w->queued = 500;
+    world_sandbox(w, "{'image':'python:3.12-slim'}", "{}");
+    w->watch_follows = true;
+    world_reconcile(w);
+    assert_null(written_ready(w, "status"));
+    assert_int_equal(w->outcome.kind, OUTCOME_AFTER);
+    assert_int_equal(w->outcome.after_ms, 10000);
+    assert_int_equal(w->counts[COUNT_STATUS_DEFERRED], 1);
+
+    w->now_ms += 300;
+    world_edit(w, true, WORLD_NAME, pod_scheduled);
+    world_reconcile(w);
+    assert_null(written_ready(w, "status"));
+    assert_int_equal(w->outcome.kind, OUTCOME_AFTER);
+    assert_int_equal(w->outcome.after_ms, 9700);
+
+    w->now_ms += 200;
+    world_edit(w, true, WORLD_NAME, pod_running);
+    world_reconcile(w);
+    assert_string_equal(written_ready(w, "status"), "True");
+    assert_int_equal(w->counts[COUNT_STATUS_DEFERRED], 0);
+    assert_int_equal(w->counts[COUNT_STATUS_WRITE], 1);
+    world_free(w);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -1354,6 +1392,7 @@ int main(void)
         cmocka_unit_test(a_reported_foreign_policy_shows_in_network_isolated),
         cmocka_unit_test(a_blocked_sandbox_names_no_pod),
         cmocka_unit_test(a_new_sandbox_is_timed_from_first_sight_to_its_first_ready),
+        cmocka_unit_test(under_a_burst_ready_is_never_deferred),
     };
     for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++)
         tests[n++] = more[i];
