@@ -18,6 +18,8 @@ server, in namespaces that enforce Pod Security "restricted".
 
 import json
 import re
+import subprocess
+import threading
 import time
 
 import pytest
@@ -357,16 +359,62 @@ def test_ready_sandbox_reports_where_it_runs(kubectl, kage, make_namespace):
 # ---- 3. order ----------------------------------------------------------------
 
 
+class AddedWatch:
+    """A raw watch on a collection, started before the objects exist: the
+    resourceVersion of each object's ADDED event is the version it was
+    created at (later updates, such as the policy's second owner, do not
+    change it)."""
+
+    def __init__(self, kubectl, path):
+        self.proc = subprocess.Popen(
+            [kubectl.bin, "--kubeconfig", kubectl.kubeconfig, "get", "--raw", path + "?watch=1"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.added = {}
+        self.lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            ev = json.loads(line)
+            md = ev["object"]["metadata"]
+            if ev["type"] == "ADDED":
+                with self.lock:
+                    self.added.setdefault(md["name"], int(md["resourceVersion"]))
+
+    def version(self, name):
+        with self.lock:
+            return self.added.get(name)
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
 def test_policies_exist_before_the_pod(kubectl, kage, make_namespace):
     ns = make_namespace("sbx", RESTRICTED)
-    kubectl.apply(sandbox(ns, "ordered"))
-    pod = wait_for(lambda: get(kubectl, ns, "pod", "ordered"), timeout=30, what="the pod")
-    own = kubectl.json("-n", ns, "get", "networkpolicy", "ordered")
-    base = kubectl.json("-n", ns, "get", "networkpolicy", "kage-baseline")
-    for pol in (own, base):
+    pods = AddedWatch(kubectl, f"/api/v1/namespaces/{ns}/pods")
+    policies = AddedWatch(kubectl, f"/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies")
+    try:
+        # Both watches are open once the namespace's (empty) lists answer
+        # through them: a marker policy created now must show up.
+        wait_for(lambda: kubectl.json("-n", ns, "get", "networkpolicy")["items"] == [],
+                 timeout=10, what="the empty policy list")
+        time.sleep(1)
+        kubectl.apply(sandbox(ns, "ordered"))
+        pod_rv = wait_for(lambda: pods.version("ordered"), timeout=30, what="the pod's ADDED event")
+        own_rv = wait_for(lambda: policies.version("ordered"), timeout=10, what="the policy's ADDED event")
+        base_rv = wait_for(lambda: policies.version("kage-baseline"), timeout=10,
+                           what="the baseline's ADDED event")
+    finally:
+        pods.stop()
+        policies.stop()
+    assert own_rv < pod_rv
+    assert base_rv < pod_rv
+    pod = kubectl.json("-n", ns, "get", "pod", "ordered")
+    for name in ("ordered", "kage-baseline"):
+        pol = kubectl.json("-n", ns, "get", "networkpolicy", name)
         # RFC 3339 in UTC with whole seconds: the strings order as times do.
         assert pol["metadata"]["creationTimestamp"] <= pod["metadata"]["creationTimestamp"]
-        assert int(pol["metadata"]["resourceVersion"]) < int(pod["metadata"]["resourceVersion"])
 
 
 # ---- 4. drift ----------------------------------------------------------------
