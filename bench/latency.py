@@ -212,8 +212,9 @@ class Bench(scale.Bench):
             had = json.loads((STATE / STATE_FILE).read_text())
         except (OSError, ValueError):
             had = None
-        if up and had and had["etcd_fsync"] == want["etcd_fsync"] and \
-                had["client_limits"] == want["client_limits"] and had["kwok_nodes"] >= nodes:
+        fsync, limits, _ = actual_settings() if up else (None, None, None)
+        if up and had and had["etcd_fsync"] == want["etcd_fsync"] == fsync and \
+                had["client_limits"] == want["client_limits"] == limits and had["kwok_nodes"] >= nodes:
             log(f"reusing the control plane in {STATE} ({had})")
         else:
             if STATE.exists():
@@ -391,7 +392,7 @@ class Bench(scale.Bench):
                                   - sum(b for _, b in first) / len(first)) > rate
         return started, {"rate": rate, "duration_s": duration, "not_done_at_end": at_end,
                          "backlog_grew": grew,
-                         "max_backlog": max((b for _, b in backlog), default=0),
+                         "max_backlog": max([b for _, b in backlog] + [at_end]),
                          "backlog": backlog, "arrival_lag_max_s": lag[0],
                          "not_done": len(missing), "order": names}
 
