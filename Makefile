@@ -227,12 +227,27 @@ build/bench/%: build/bench/%.o $(LIB_SRC:%.c=build/%.o)
 bench-informer: build/bench/informer_bench
 	@build/bench/informer_bench
 
-# The side-by-side scale benchmark (bench/README.md): kage, agent-sandbox at
-# its defaults and tuned, and a floor; writes bench/results/scale-<date>.{md,json,png}.
-# Shorter: make bench N=100,1000 STARTUP=1000
-.PHONY: bench
+# The benchmarks of bench/README.md: the scale benchmark, then the latency one.
+.PHONY: bench bench-scale bench-latency
 bench: all build-cluster
-	@$(PYTHON) bench/scale.py $(if $(N),--sizes $(N)) $(if $(STARTUP),--startup $(STARTUP))
+	@$(PYTHON) bench/scale.py $(SCALE_ARGS)
+	@$(PYTHON) bench/latency.py $(LATENCY_ARGS)
+
+# The side-by-side scale benchmark: kage, agent-sandbox at its defaults and
+# tuned, and a floor; writes bench/results/scale-<date>.{md,json,png}.
+# Shorter: make bench-scale N=100,1000 STARTUP=1000
+SCALE_ARGS = $(if $(N),--sizes $(N)) $(if $(STARTUP),--startup $(STARTUP))
+bench-scale: all build-cluster
+	@$(PYTHON) bench/scale.py $(SCALE_ARGS)
+
+# The latency benchmark: per sandbox, create -> pod -> Running -> Ready, for
+# one at a time, a steady rate and bursts, on its own control plane
+# (.cluster-bench, etcd with fsync); writes bench/results/latency-<date>.{md,json}.
+# A few minutes: make bench-latency QUICK=1 [SYSTEMS=kage,floor] [REPS=1]
+LATENCY_ARGS = $(if $(QUICK),--quick) $(if $(SYSTEMS),--systems $(SYSTEMS)) \
+               $(if $(REPS),--reps $(REPS))
+bench-latency: all build-cluster
+	@$(PYTHON) bench/latency.py $(LATENCY_ARGS)
 
 .PHONY: bench-sandboxes
 bench-sandboxes: all build-cluster

@@ -5,13 +5,13 @@
 # cache outside the repo (nothing of the peer is committed here). Prints two
 # lines: BIN=<controller binary> and DIR=<module source, CRDs and RBAC>.
 #
-#     bench/peer.sh [VERSION]      (default v0.5.2)
+#     bench/peer.sh [VERSION]      (default v1.0.1)
 #
 # The checksum database does not know the module, hence GONOSUMDB; the
 # proxy's zip is still checked against the go.sum hashes of its dependencies.
 set -euo pipefail
 
-version=${1:-${AGENT_SANDBOX_VERSION:-v0.5.2}}
+version=${1:-${AGENT_SANDBOX_VERSION:-v1.0.1}}
 module=sigs.k8s.io/agent-sandbox
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/kage/bench/agent-sandbox-$version
 bin=$cache/agent-sandbox-controller

@@ -51,7 +51,8 @@ IMAGE = "python:3.12-slim"
 KEEP_ALIVE = ["/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]
 RESOURCES = {"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "2Gi"}
 PEER_GROUP = "agents.x-k8s.io"
-PEER_VERSION = "v1beta1"  # v0.5.2's controller reads and stores v1beta1
+PEER_VERSION = "v1beta1"  # what v0.5.2 and v1.0.1 store and reconcile
+PEER_DEFAULT = "v1.0.1"  # bench/peer.sh's default
 
 SYSTEMS = {
     "kage": "kage",
@@ -61,10 +62,18 @@ SYSTEMS = {
 }
 PEER_ARGS = {
     "peer-defaults": [],
-    # Like kage's 32 workers. The burst changes nothing while --kube-api-qps
-    # stays -1 (client-go then has no rate limiter), but is raised anyway.
-    "peer-tuned": ["--sandbox-concurrent-workers=32", "--kube-api-burst=1000"],
+    # v1.0.1's own load-test recipe (dev/load-test/test-recipes: 1000 Sandbox
+    # workers, no client-side rate limit, which is already the default) and
+    # the two connection flags its -help documents as the bound on a burst:
+    # one HTTP/2 connection carries at most 100 requests at once. Flags the
+    # version does not have are left out (Peer.make).
+    "peer-tuned": ["--sandbox-concurrent-workers=1000", "--api-connections=4",
+                   "--separate-watch-connection=true"],
 }
+# Flags given to every peer run, where the version has them: no leader
+# election, no webhook (v0.5.2 has --enable-webhook; v1.0.1 has no webhook
+# flag and serves none), metrics and probes on loopback ports.
+PEER_BASE_ARGS = ["--leader-elect=false", "--enable-webhook=false", "--manage-webhook-certs=false"]
 
 
 def log(msg):
@@ -223,10 +232,11 @@ class Peer(System):
         sh(REPO / "tests/cluster/sa-kubeconfig.sh", "agent-sandbox-system",
            "agent-sandbox-controller", kc, "12h")
         self.port = free_port()
-        return PeerController(
-            kc, self.log_path(), "--leader-elect=false", "--enable-webhook=false",
-            "--manage-webhook-certs=false", f"--metrics-bind-address=127.0.0.1:{self.port}",
-            f"--health-probe-bind-address=127.0.0.1:{free_port()}", *PEER_ARGS[self.key])
+        args = [*PEER_BASE_ARGS, f"--metrics-bind-address=127.0.0.1:{self.port}",
+                f"--health-probe-bind-address=127.0.0.1:{free_port()}", *PEER_ARGS[self.key]]
+        accepted = peer_flags(self.bench.peer_bin)
+        return PeerController(kc, self.log_path(),
+                              *[a for a in args if a.split("=", 1)[0].lstrip("-") in accepted])
 
     @staticmethod
     def requests(m):
@@ -244,6 +254,18 @@ class Peer(System):
         return (msum(m, "workqueue_depth", name="sandbox") == 0
                 and msum(m, "controller_runtime_active_workers", controller="sandbox") == 0
                 and self.reconciles(m) >= n)
+
+
+def peer_flags(binary, _cache={}):
+    """The flags the peer's controller accepts, from its -help output (Go's
+    flag package: one "  -name type" line per flag, on stderr)."""
+    if binary not in _cache:
+        out = subprocess.run([str(binary), "-help"], capture_output=True, text=True, timeout=60)
+        _cache[binary] = {l.split()[0].lstrip("-") for l in (out.stderr + out.stdout).splitlines()
+                          if l.startswith("  -")}
+        if "kubeconfig" not in _cache[binary]:
+            raise AssertionError(f"no flags in {binary} -help: {out.stderr[:300]!r}")
+    return _cache[binary]
 
 
 # --- objects -----------------------------------------------------------------
@@ -377,19 +399,27 @@ class Bench:
         self.work = STATE / "bench-scale"
         self.work.mkdir(exist_ok=True)
 
-    def install(self):
+    def install(self, peer=True):
         from conftest import install_kage
         install_kage(self.kubectl)
+        if peer:
+            self.install_peer()
+
+    def install_peer(self):
         out = sh(REPO / "bench/peer.sh", self.args.peer_version).stdout
         kv = dict(l.split("=", 1) for l in out.splitlines() if "=" in l)
         self.peer_bin, self.peer_dir = Path(kv["BIN"]), Path(kv["DIR"])
-        # The peer's CRD from the module cache, with conversion "None": its
-        # conversion webhook cannot run here (no serving certificates), and
-        # only v1beta1, the storage version, is used.
+        # The peer's CRD from the module cache. v0.5.2's has a conversion
+        # webhook, which cannot run here (no serving certificates): conversion
+        # "None" instead, as only v1beta1, the storage version, is used.
+        # v1.0.1's has only v1beta1 and no webhook. Its extensions' CRDs
+        # (SandboxClaim, SandboxTemplate, SandboxWarmPool) are not needed:
+        # their controllers run only with --extensions.
         crd = json.loads(self.kubectl.run(
             "create", "--dry-run=client", "-o", "json", "-f",
             str(self.peer_dir / "k8s/crds/agents.x-k8s.io_sandboxes.yaml")).stdout)
-        crd["spec"]["conversion"] = {"strategy": "None"}
+        if (crd["spec"].get("conversion") or {}).get("strategy") == "Webhook":
+            crd["spec"]["conversion"] = {"strategy": "None"}
         self.kubectl.run("apply", "--server-side", "--force-conflicts", "-f", "-",
                          input=json.dumps(crd))
         # Its ClusterRole as generated from its kubebuilder markers, bound to
@@ -794,7 +824,7 @@ def main():
     ap.add_argument("--settle", type=float, default=5, help="seconds to settle before RSS/startup")
     ap.add_argument("--idle", type=float, default=60,
                     help="seconds of the idle measurement (0: skip; default %(default)s)")
-    ap.add_argument("--peer-version", default="v0.5.2")
+    ap.add_argument("--peer-version", default=PEER_DEFAULT)
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",") if x]
     keys = [k for k in args.systems.split(",") if k]

@@ -233,3 +233,43 @@ class Watcher(threading.Thread):
                 self.conn.sock and self.conn.sock.shutdown(2)
             except OSError:
                 pass
+
+
+class StampWatcher(Watcher):
+    """A Watcher that stamps several moments per key: `rules` is a list of
+    (label, key, predicate), where key(object) names what the object
+    belongs to (or None) and predicate(object) says whether the moment has
+    come; stamps[label][key] is the local monotonic time of the first
+    event where it held. names[key] is the name of the object that gave
+    the key its first stamp (a pod's own name, say)."""
+
+    def __init__(self, api, path, rules):
+        super().__init__(api, path, ready=None)
+        self.rules = rules
+        self.stamps = {label: {} for label, _, _ in rules}
+        self.names = {}
+
+    def _mark(self, obj):
+        now = time.monotonic()
+        for label, key_fn, pred in self.rules:
+            key = key_fn(obj)
+            if key is None or key in self.stamps[label] or not pred(obj):
+                continue
+            with self.cond:
+                self.stamps[label][key] = now
+                self.names.setdefault(key, obj["metadata"]["name"])
+                self.cond.notify_all()
+
+    def wait_label(self, label, names, timeout):
+        """Waits until every name has the label's stamp; returns those still without."""
+        deadline = time.monotonic() + timeout
+        done = self.stamps[label]
+        with self.cond:
+            while True:
+                if self.error:
+                    raise self.error
+                missing = [n for n in names if n not in done]
+                left = deadline - time.monotonic()
+                if not missing or left <= 0:
+                    return missing
+                self.cond.wait(min(left, 1.0))
