@@ -66,7 +66,7 @@ static void collect_gone(const void *node, VISIT which, void *arg)
 }
 
 /* The LIST is complete: make it the cache and tell the handlers the difference. */
-static void list_complete(struct informer *inf)
+void informer__list_complete(struct informer *inf)
 {
     void *old = inf->cache;
     struct diff_ctx d = {inf, old};
@@ -165,7 +165,7 @@ static void on_list(void *arg, const struct kube_response *resp)
     size_t bound = inf->page_bytes ? inf->page_bytes : 64u << 20;
     if (inf->list_biggest < bound / 4 && inf->page_size < inf->page_max)
         inf->page_size = inf->page_size * 2 < inf->page_max ? inf->page_size * 2 : inf->page_max;
-    list_complete(inf);
+    informer__list_complete(inf);
     inf->watch_attempt = 0;
     informer__watch(inf);
 }
