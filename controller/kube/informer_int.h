@@ -63,7 +63,7 @@ struct informer {
     int want_relist;         /* the watch saw an ERROR event or a 410 */
     int initial;             /* the watch open is a streaming list before its end bookmark */
     int stream_off;          /* the server refused the streaming list: paged LISTs only */
-    int stream_refused;      /* an ERROR event refused the streaming list under way */
+    long stream_refused;     /* the code of an ERROR event that refused the streaming list */
     unsigned stream_attempt; /* streaming lists failed in a row */
     uint64_t stream_wait_ms;
     uint64_t stream_start_ms; /* uv_now when the streaming list opened */

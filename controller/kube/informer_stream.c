@@ -128,7 +128,7 @@ int informer__stream_event(struct informer *inf, const char *type, json_t *obj)
         struct kube_error e;
         kube_error_from_status_json(&e, obj);
         if (refusal(e.code))
-            inf->stream_refused = 1;
+            inf->stream_refused = e.code;
         else
             informer__report(inf, "watch", &e);
         inf->want_relist = 1;
@@ -139,7 +139,9 @@ int informer__stream_event(struct informer *inf, const char *type, json_t *obj)
 
 void informer__stream_ended(struct informer *inf, const struct kube_error *err)
 {
-    int refused = inf->stream_refused || (err && refusal(err->code));
+    long refused = inf->stream_refused         ? inf->stream_refused
+                   : err && refusal(err->code) ? err->code
+                                               : 0;
     /* Events came: the server took the request, whatever ended it. */
     int served = inf->next_size > 0 || (err && err->code != 0);
 
@@ -150,8 +152,8 @@ void informer__stream_ended(struct informer *inf, const struct kube_error *err)
     drop_next(inf);
     if (refused) {
         char why[sizeof(err->message) + 32];
-        snprintf(why, sizeof(why), "%ld %s", err ? err->code : 0L,
-                 err ? err->message : "ERROR event");
+        snprintf(why, sizeof(why), "%ld %s", refused,
+                 err && err->code == refused ? err->message : "in an ERROR event");
         fall_back(inf, why);
         return;
     }
