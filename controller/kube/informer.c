@@ -237,6 +237,7 @@ int informer_start(struct informer *inf)
     if (inf->started)
         return -EALREADY;
     inf->started = 1;
+    inf->start_ms = uv_now(inf->loop);
     informer__start(inf);
     return 0;
 }

@@ -66,6 +66,7 @@ struct informer {
     long stream_refused;     /* the code of an ERROR event that refused the streaming list */
     unsigned stream_attempt; /* streaming lists failed in a row */
     uint64_t stream_wait_ms;
+    uint64_t start_ms;        /* uv_now at informer_start */
     uint64_t stream_start_ms; /* uv_now when the streaming list opened */
     uint64_t stream_added_ms; /* uv_now at its latest initial ADDED event */
     int synced;

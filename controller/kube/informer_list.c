@@ -11,6 +11,7 @@
 
 #include "kube/backoff.h"
 #include "kube/informer_int.h"
+#include "log.h"
 
 struct diff_ctx {
     struct informer *inf;
@@ -93,6 +94,9 @@ void informer__list_complete(struct informer *inf)
     inf->list_attempt = 0;
     if (!inf->synced) {
         inf->synced = 1;
+        log_debug("cache listed", "{s:s, s:I, s:b, s:I}", "resource", inf->res->resource, "objects",
+                  (json_int_t)inf->size, "streamed", inf->stats.streams > 0, "ms",
+                  (json_int_t)(uv_now(inf->loop) - inf->start_ms));
         if (inf->h.on_synced)
             inf->h.on_synced(inf->arg);
     }
