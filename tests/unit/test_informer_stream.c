@@ -439,6 +439,30 @@ static void a_stream_without_its_end_bookmark_falls_back_after_the_bound(void **
     assert_int_equal(st.streams, 0);
 }
 
+static void a_resource_type_not_installed_is_synced_empty_and_streamed_again(void **state)
+{
+    struct fixture *t = *state;
+    const struct step steps[] = {
+        {STREAM_WANT, NULL, 404,
+         "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":"
+         "\"the server could not find the requested resource\",\"reason\":\"NotFound\","
+         "\"code\":404}",
+         0},
+        /* Not a refusal: the streaming list is asked for again. */
+        {STREAM_WANT, "resourceVersion=", 200, EVENT("ADDED", POD("a", "2")) END_BOOKMARK("3"), 1},
+    };
+    run(t, steps, 2, 0);
+    assert_int_equal(t->synced, 1);
+    assert_int_equal(t->size_at_sync, 0);
+    assert_int_equal(t->adds, 1);
+    assert_int_equal(informer_size(t->inf), 1);
+    assert_string_equal(informer_resource_version(t->inf), "3");
+    struct informer_stats st;
+    informer_stats(t->inf, &st);
+    assert_int_equal(st.lists, 1);
+    assert_int_equal(st.streams, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -450,6 +474,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             a_stream_without_its_end_bookmark_falls_back_after_the_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            a_resource_type_not_installed_is_synced_empty_and_streamed_again, setup, teardown),
     };
     return cmocka_run_group_tests_name("informer_stream", tests, NULL, NULL);
 }
