@@ -2,8 +2,9 @@
 /*
  * informer.c - an informer's cache of one resource and its life: compact
  * entries made by the resource's decode function, kept in a POSIX search
- * tree by key, and the timer that starts the next LIST (informer_list.c) or
- * WATCH (informer_watch.c) after a backoff.
+ * tree by key, and the timer that starts the next streaming list
+ * (informer_stream.c), LIST (informer_list.c) or WATCH (informer_watch.c)
+ * after a backoff.
  */
 #include "kube/informer.h"
 
@@ -152,10 +153,30 @@ static void on_timer(uv_timer_t *t)
     struct informer *inf = t->data;
     if (inf->closing)
         return;
-    if (inf->action == NEXT_LIST)
+    switch (inf->action) {
+    case NEXT_LIST:
+        informer__list(inf, NULL);
+        break;
+    case NEXT_WATCH:
+        informer__watch(inf);
+        break;
+    case NEXT_START:
+        informer__start(inf);
+        break;
+    case NEXT_STREAM_WAIT:
+        informer__stream_check(inf);
+        break;
+    }
+}
+
+void informer__start(struct informer *inf)
+{
+    informer__tree_destroy(inf, &inf->next);
+    inf->next_size = 0;
+    if (inf->stream_off)
         informer__list(inf, NULL);
     else
-        informer__watch(inf);
+        informer__stream(inf);
 }
 
 void informer__schedule(struct informer *inf, enum next_action action, uint64_t delay_ms)
@@ -197,6 +218,7 @@ int informer_new(struct kube_client *client, uv_loop_t *loop, const struct infor
     inf->page_bytes = o->max_page_bytes;
     inf->min_timeout_s = o->min_timeout_s ? o->min_timeout_s : 300;
     inf->stall_ms = o->stall_ms ? o->stall_ms : 90000;
+    inf->stream_wait_ms = o->stream_wait_ms ? o->stream_wait_ms : 10000;
     if ((o->namespace && o->namespace[0] && !(inf->ns = strdup(o->namespace))) ||
         (o->label_selector && !(inf->selector = strdup(o->label_selector)))) {
         free(inf->ns);
@@ -215,7 +237,8 @@ int informer_start(struct informer *inf)
     if (inf->started)
         return -EALREADY;
     inf->started = 1;
-    informer__list(inf, NULL);
+    inf->start_ms = uv_now(inf->loop);
+    informer__start(inf);
     return 0;
 }
 

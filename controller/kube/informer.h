@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /* informer.h - a cache of one resource kept in step with the API server by
- * a paginated LIST and a resumable WATCH, with add/update/delete handlers. */
+ * a streaming list (a WATCH that starts with the current objects), or a
+ * paginated LIST where the server refuses that, and a resumable WATCH, with
+ * add/update/delete handlers. */
 #ifndef KAGE_INFORMER_H
 #define KAGE_INFORMER_H
 
@@ -44,10 +46,12 @@ struct informer_handlers {
     void (*on_add)(void *arg, const char *key, const void *obj);
     void (*on_update)(void *arg, const char *key, const void *old, const void *obj);
     void (*on_delete)(void *arg, const char *key, const void *obj);
-    void (*on_synced)(void *arg); /* once, after the first complete LIST, or after
-                                     a LIST answered 404 (the resource type is
-                                     not installed: the cache is empty, and
-                                     the LIST is retried until it appears) */
+    void (*on_synced)(void *arg); /* once, after the first complete LIST (the
+                                     streaming list's end bookmark, or the last
+                                     page), or after a LIST answered 404 (the
+                                     resource type is not installed: the cache
+                                     is empty, and the LIST is retried until it
+                                     appears) */
     /* Something went wrong and is being retried (for logs); may be NULL. */
     void (*on_error)(void *arg, const char *what, const struct kube_error *err);
 };
@@ -61,10 +65,13 @@ struct informer_opts {
                                    past it is asked for again in fewer objects */
     unsigned min_timeout_s;     /* watch timeoutSeconds drawn from [min, 2*min); 0 = 300 */
     uint64_t stall_ms;          /* drop a silent watch after this; 0 = 90 s */
+    uint64_t stream_wait_ms;    /* a streaming list whose initial events stop this long
+                                   without its end bookmark (or last ten times this in
+                                   all) is given up for the paged LIST; 0 = 10 s */
 };
 
 struct informer_stats {
-    uint64_t lists; /* complete LISTs */
+    uint64_t lists; /* complete LISTs, streamed or paged */
     uint64_t list_pages;
     uint64_t relists; /* LISTs after the first: 410, ERROR events */
     uint64_t watches; /* WATCH requests opened */
@@ -72,6 +79,7 @@ struct informer_stats {
     uint64_t bookmarks;
     uint64_t decode_errors;
     uint64_t reconnects; /* watches reopened after an error */
+    uint64_t streams;    /* complete LISTs that came as a streaming list */
 };
 
 /*
@@ -82,7 +90,9 @@ int informer_new(struct kube_client *client, uv_loop_t *loop, const struct infor
                  const struct informer_ops *ops, const struct informer_handlers *h, void *arg,
                  struct informer **out);
 
-/* Starts the first LIST. Returns 0 or a negative errno. */
+/* Starts the first LIST: the streaming list (a WATCH with
+ * sendInitialEvents), or the paged LIST once the server refused it. Returns
+ * 0 or a negative errno. */
 int informer_start(struct informer *inf);
 
 /* The cached object for key ("namespace/name", or "name" when

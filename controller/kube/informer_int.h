@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /* informer_int.h - the state that informer.c (the cache and the informer's
- * life), informer_list.c (the paginated LIST) and informer_watch.c (the
- * WATCH stream) share. Not API: only those three files include it. */
+ * life), informer_list.c (the paginated LIST), informer_watch.c (the WATCH
+ * stream) and informer_stream.c (the streaming list) share. Not API: only
+ * those four files include it. */
 #ifndef KAGE_KUBE_INFORMER_INT_H
 #define KAGE_KUBE_INFORMER_INT_H
 
@@ -26,8 +27,10 @@ struct cache_entry {
 };
 
 enum next_action {
-    NEXT_LIST,
-    NEXT_WATCH,
+    NEXT_LIST,        /* the paged LIST, from its first page */
+    NEXT_WATCH,       /* the WATCH from inf->rv */
+    NEXT_START,       /* the streaming list, or the paged LIST once it was refused */
+    NEXT_STREAM_WAIT, /* the streaming list is open: check it is not stuck */
 };
 
 struct informer {
@@ -57,7 +60,15 @@ struct informer {
     enum next_action action;
     unsigned list_attempt;
     unsigned watch_attempt;
-    int want_relist; /* the watch saw an ERROR event or a 410 */
+    int want_relist;         /* the watch saw an ERROR event or a 410 */
+    int initial;             /* the watch open is a streaming list before its end bookmark */
+    int stream_off;          /* the server refused the streaming list: paged LISTs only */
+    long stream_refused;     /* the code of an ERROR event that refused the streaming list */
+    unsigned stream_attempt; /* streaming lists failed in a row */
+    uint64_t stream_wait_ms;
+    uint64_t start_ms;        /* uv_now at informer_start */
+    uint64_t stream_start_ms; /* uv_now when the streaming list opened */
+    uint64_t stream_added_ms; /* uv_now at its latest initial ADDED event */
     int synced;
     int started;
     int closing;
@@ -106,7 +117,16 @@ void informer__schedule(struct informer *inf, enum next_action action, uint64_t 
  * to b. Returns 0 or a negative errno from the buffer. */
 int informer__base_path(struct informer *inf, struct buf *b);
 
+/* Starts what fills the cache afresh: the streaming list, or the paged
+ * LIST when the server refused it. inf->next is emptied first. */
+void informer__start(struct informer *inf);
+
 /* ---- informer_list.c: the paginated LIST ---- */
+
+/* The LIST (paged or streamed) in inf->next is complete: it becomes the
+ * cache, the handlers hear the difference, and on_synced runs the first
+ * time. */
+void informer__list_complete(struct informer *inf);
 
 /* Requests the LIST page after cont (NULL: the first page) into inf->next.
  * After the last page that tree becomes the cache, the handlers are told
@@ -118,5 +138,26 @@ void informer__list(struct informer *inf, const char *cont);
 /* Opens the WATCH from inf->rv; each event updates the cache. When it ends
  * the watch resumes, reconnects with backoff, or relists. */
 void informer__watch(struct informer *inf);
+
+/* Opens the streaming list: a WATCH with sendInitialEvents from no
+ * resourceVersion. Returns 0 or a negative errno (nothing is open). */
+int informer__watch_initial(struct informer *inf);
+
+/* ---- informer_stream.c: the streaming list ---- */
+
+/* Opens the streaming list; its initial events go into inf->next. Falls
+ * back to the paged LIST when it cannot be opened after a few tries. */
+void informer__stream(struct informer *inf);
+
+/* One event of the streaming list before its end bookmark. Returns 0 to go
+ * on, nonzero to drop the stream. */
+int informer__stream_event(struct informer *inf, const char *type, json_t *obj);
+
+/* The streaming list ended before its end bookmark; err as the watch's. */
+void informer__stream_ended(struct informer *inf, const struct kube_error *err);
+
+/* The timer of a streaming list that is open: falls back to the paged
+ * LIST when its initial events have stopped without the end bookmark. */
+void informer__stream_check(struct informer *inf);
 
 #endif

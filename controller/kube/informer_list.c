@@ -11,6 +11,7 @@
 
 #include "kube/backoff.h"
 #include "kube/informer_int.h"
+#include "log.h"
 
 struct diff_ctx {
     struct informer *inf;
@@ -66,7 +67,7 @@ static void collect_gone(const void *node, VISIT which, void *arg)
 }
 
 /* The LIST is complete: make it the cache and tell the handlers the difference. */
-static void list_complete(struct informer *inf)
+void informer__list_complete(struct informer *inf)
 {
     void *old = inf->cache;
     struct diff_ctx d = {inf, old};
@@ -93,6 +94,9 @@ static void list_complete(struct informer *inf)
     inf->list_attempt = 0;
     if (!inf->synced) {
         inf->synced = 1;
+        log_debug("cache listed", "{s:s, s:I, s:b, s:I}", "resource", inf->res->resource, "objects",
+                  (json_int_t)inf->size, "streamed", inf->stats.streams > 0, "ms",
+                  (json_int_t)(uv_now(inf->loop) - inf->start_ms));
         if (inf->h.on_synced)
             inf->h.on_synced(inf->arg);
     }
@@ -165,7 +169,7 @@ static void on_list(void *arg, const struct kube_response *resp)
     size_t bound = inf->page_bytes ? inf->page_bytes : 64u << 20;
     if (inf->list_biggest < bound / 4 && inf->page_size < inf->page_max)
         inf->page_size = inf->page_size * 2 < inf->page_max ? inf->page_size * 2 : inf->page_max;
-    list_complete(inf);
+    informer__list_complete(inf);
     inf->watch_attempt = 0;
     informer__watch(inf);
 }

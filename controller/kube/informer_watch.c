@@ -3,7 +3,9 @@
  * informer_watch.c - an informer's WATCH stream: from the list's
  * resourceVersion with bookmarks, each event applied to the cache; resumes
  * from the last version seen, relists on 410 or an ERROR event, and
- * reconnects with jittered backoff.
+ * reconnects with jittered backoff. A streaming list is the same stream
+ * opened with sendInitialEvents: its events up to the end bookmark go to
+ * informer_stream.c.
  */
 #include <stdio.h>
 #include <string.h>
@@ -61,10 +63,14 @@ static int on_watch_line(void *arg, char *line, size_t len)
 {
     struct informer *inf = arg;
     json_error_t jerr;
-    if (inf->ops.strip)
-        jsonscan_strip_members(line, &len, inf->ops.strip);
-    else
-        jsonscan_strip_managed_fields(line, &len);
+    /* The end bookmark of a streaming list is read for an annotation that
+     * a strip list might name: short lines are not worth stripping. */
+    if (!inf->initial || len >= 1024) {
+        if (inf->ops.strip)
+            jsonscan_strip_members(line, &len, inf->ops.strip);
+        else
+            jsonscan_strip_managed_fields(line, &len);
+    }
     /* Strings may hold NUL (\u0000) where the API allows it; decoders and
      * validation deal with that, the parser must not stop on it. */
     json_t *ev = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
@@ -89,6 +95,11 @@ static int on_watch_line(void *arg, char *line, size_t len)
         /* Skip it and go on: resuming from the version before it would
          * replay the same event forever, stalling every object behind it. */
         return 0;
+    }
+    if (inf->initial) {
+        rc = informer__stream_event(inf, type, obj);
+        json_decref(ev);
+        return rc;
     }
     if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0) {
         apply_upsert(inf, obj);
@@ -122,13 +133,17 @@ static void relist(struct informer *inf)
 {
     inf->want_relist = 0;
     inf->rv[0] = '\0';
-    informer__list(inf, NULL);
+    informer__start(inf);
 }
 
 static void on_watch_end(void *arg, const struct kube_error *err)
 {
     struct informer *inf = arg;
     inf->req = NULL;
+    if (inf->initial) {
+        informer__stream_ended(inf, err);
+        return;
+    }
     if (inf->want_relist || (err && kube_error_is_gone(err))) {
         if (err && !inf->want_relist)
             informer__report(inf, "watch", err);
@@ -146,7 +161,8 @@ static void on_watch_end(void *arg, const struct kube_error *err)
     informer__schedule(inf, NEXT_WATCH, delay);
 }
 
-void informer__watch(struct informer *inf)
+/* Opens a WATCH: from inf->rv, or (initial) the streaming list. */
+static int watch_open(struct informer *inf, int initial)
 {
     struct buf path;
     char timeout[16];
@@ -156,9 +172,16 @@ void informer__watch(struct informer *inf)
     int rc = informer__base_path(inf, &path);
     if (!rc)
         rc = kube_query(&path, "watch", "1");
+    if (!rc && initial) {
+        /* From no resourceVersion: the objects as of a consistent read,
+         * then the end bookmark (KEP-3157, "watch list"). */
+        rc = kube_query(&path, "sendInitialEvents", "true");
+        if (!rc)
+            rc = kube_query(&path, "resourceVersionMatch", "NotOlderThan");
+    }
     if (!rc)
         rc = kube_query(&path, "allowWatchBookmarks", "true");
-    if (!rc)
+    if (!rc && !initial)
         rc = kube_query(&path, "resourceVersion", inf->rv);
     if (!rc)
         rc = kube_query(&path, "timeoutSeconds", timeout);
@@ -166,9 +189,18 @@ void informer__watch(struct informer *inf)
         rc = kube_watch(inf->client, path.data, inf->stall_ms, on_watch_line, on_watch_end, inf,
                         &inf->req);
     buf_free(&path);
-    if (rc) {
+    if (!rc)
+        inf->stats.watches++;
+    return rc;
+}
+
+void informer__watch(struct informer *inf)
+{
+    if (watch_open(inf, 0) != 0)
         informer__schedule(inf, NEXT_WATCH, 1000);
-        return;
-    }
-    inf->stats.watches++;
+}
+
+int informer__watch_initial(struct informer *inf)
+{
+    return watch_open(inf, 1);
 }
