@@ -23,6 +23,7 @@ enum {
     OPT_SELECTOR,
     OPT_PAGE_SIZE,
     OPT_WATCH_TIMEOUT,
+    OPT_LIST,
     OPT_HTTP_ADDR,
     OPT_PROBE_ADDR,
     OPT_LEADER_ELECT,
@@ -54,6 +55,7 @@ static const struct option long_opts[] = {
     {"selector", required_argument, NULL, OPT_SELECTOR},
     {"page-size", required_argument, NULL, OPT_PAGE_SIZE},
     {"watch-timeout", required_argument, NULL, OPT_WATCH_TIMEOUT},
+    {"list", required_argument, NULL, OPT_LIST},
     {NULL, 0, NULL, 0},
 };
 
@@ -89,6 +91,9 @@ void options_usage(void *stream, const char *prog)
         "  --namespace NS                 with --watch: only this namespace\n"
         "  --selector SELECTOR            with --watch: a label selector\n"
         "  --page-size N                  with --watch: LIST page size (default 250)\n"
+        "  --list stream|paged            with --watch: fill the cache with a streaming list\n"
+        "                                 (default; the paged LIST where the server refuses it)\n"
+        "                                 or with the paged LIST only\n"
         "  --watch-timeout SECONDS        with --watch: least watch timeoutSeconds (default 300)\n"
         "\n"
         "  -h, --help                     show this help and exit\n"
@@ -216,6 +221,16 @@ int options_parse(struct options *opts, int argc, char **argv, char *err, size_t
             if (parse_count(optarg, 100000, &opts->page_size)) {
                 snprintf(err, errlen, "--page-size must be a number from 1 to 100000, not %s",
                          optarg);
+                return -1;
+            }
+            break;
+        case OPT_LIST:
+            if (strcmp(optarg, "stream") == 0) {
+                opts->list_paged = false;
+            } else if (strcmp(optarg, "paged") == 0) {
+                opts->list_paged = true;
+            } else {
+                snprintf(err, errlen, "--list must be stream or paged, not %s", optarg);
                 return -1;
             }
             break;

@@ -33,6 +33,7 @@ struct options {
     const char *selector;     /* --selector: label selector, or NULL */
     unsigned page_size;       /* --page-size: LIST limit, 0 = default */
     unsigned watch_timeout_s; /* --watch-timeout: least watch timeoutSeconds, 0 = default */
+    bool list_paged;          /* --list paged: the paged LIST, never the streaming list */
 };
 
 /*

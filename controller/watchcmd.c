@@ -29,6 +29,7 @@ struct watch_state {
     struct informer *inf;
     uv_signal_t sigint, sigterm, sigusr1;
     uint64_t lists_seen;
+    uint64_t streams_seen;
     int closing;
 };
 
@@ -76,9 +77,16 @@ static void on_synced(void *arg)
     struct watch_state *s = arg;
     struct informer_stats st;
     informer_stats(s->inf, &st);
-    printf("SYNCED %zu objects in %llu pages rv=%s\n", informer_size(s->inf),
-           (unsigned long long)st.list_pages, informer_resource_version(s->inf));
+    /* The list just completed came as a streaming list when the count of
+     * streamed ones moved; else as pages. */
+    if (st.streams > s->streams_seen)
+        printf("SYNCED %zu objects streamed rv=%s\n", informer_size(s->inf),
+               informer_resource_version(s->inf));
+    else
+        printf("SYNCED %zu objects in %llu pages rv=%s\n", informer_size(s->inf),
+               (unsigned long long)st.list_pages, informer_resource_version(s->inf));
     s->lists_seen = st.lists;
+    s->streams_seen = st.streams;
 }
 
 static void on_error(void *arg, const char *what, const struct kube_error *err)
@@ -149,6 +157,7 @@ int watchcmd_run(const struct options *opts, const struct kube_config *cfg)
         .namespace = opts->namespace,
         .label_selector = opts->selector,
         .page_size = opts->page_size,
+        .paged_only = opts->list_paged,
         .min_timeout_s = opts->watch_timeout_s,
     };
     static const struct informer_ops ops = {decode, free, NULL};

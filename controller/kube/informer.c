@@ -219,6 +219,7 @@ int informer_new(struct kube_client *client, uv_loop_t *loop, const struct infor
     inf->min_timeout_s = o->min_timeout_s ? o->min_timeout_s : 300;
     inf->stall_ms = o->stall_ms ? o->stall_ms : 90000;
     inf->stream_wait_ms = o->stream_wait_ms ? o->stream_wait_ms : 10000;
+    inf->stream_off = o->paged_only;
     if ((o->namespace && o->namespace[0] && !(inf->ns = strdup(o->namespace))) ||
         (o->label_selector && !(inf->selector = strdup(o->label_selector)))) {
         free(inf->ns);

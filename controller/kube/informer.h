@@ -68,6 +68,7 @@ struct informer_opts {
     uint64_t stream_wait_ms;    /* a streaming list whose initial events stop this long
                                    without its end bookmark (or last ten times this in
                                    all) is given up for the paged LIST; 0 = 10 s */
+    bool paged_only;            /* never the streaming list: the paged LIST from the start */
 };
 
 struct informer_stats {

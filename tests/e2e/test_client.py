@@ -104,10 +104,22 @@ def make_configmaps(kubectl, namespace, names, label="e2e=client"):
     kubectl.apply({"apiVersion": "v1", "kind": "List", "items": docs}, "-n", namespace)
 
 
-def test_list_paginates_over_several_pages(kubectl, namespace, watcher):
+def test_the_cache_is_filled_by_a_streaming_list(kubectl, namespace, watcher):
     make_configmaps(kubectl, namespace, [f"cm-{i}" for i in range(7)])
     w = watcher(STATE / "kubeconfig", "--watch", "configmaps", "--namespace", namespace,
                 "--selector", "e2e=client", "--page-size", "2")
+    line = w.wait_line("SYNCED")
+    assert line.startswith("SYNCED 7 objects streamed rv=")
+    assert sorted(l.split()[1] for l in w.seen("ADDED")) == \
+        sorted(f"{namespace}/cm-{i}" for i in range(7))
+    _, cache = w.cache()
+    assert cache == server_state(kubectl, namespace, "e2e=client")
+
+
+def test_list_paginates_over_several_pages(kubectl, namespace, watcher):
+    make_configmaps(kubectl, namespace, [f"cm-{i}" for i in range(7)])
+    w = watcher(STATE / "kubeconfig", "--watch", "configmaps", "--namespace", namespace,
+                "--selector", "e2e=client", "--page-size", "2", "--list", "paged")
     line = w.wait_line("SYNCED")
     assert line.startswith("SYNCED 7 objects in 4 pages rv=")
     assert sorted(l.split()[1] for l in w.seen("ADDED")) == \
@@ -119,7 +131,7 @@ def test_list_paginates_over_several_pages(kubectl, namespace, watcher):
 def test_a_watch_sees_add_update_and_delete(kubectl, namespace, watcher):
     w = watcher(STATE / "kubeconfig", "--watch", "configmaps", "--namespace", namespace,
                 "--selector", "e2e=client")
-    assert w.wait_line("SYNCED").startswith("SYNCED 0 objects in 1 pages")
+    assert w.wait_line("SYNCED").startswith("SYNCED 0 objects streamed")
     make_configmaps(kubectl, namespace, ["watched"])
     added = w.wait_line(f"ADDED {namespace}/watched")
     kubectl.run("-n", namespace, "patch", "configmap", "watched", "--type=merge",

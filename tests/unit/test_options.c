@@ -135,6 +135,11 @@ static void debugging_flags_are_parsed(void **state)
     assert_int_equal(o.page_size, 2);
     assert_int_equal(o.watch_timeout_s, 5);
     assert_string_equal(o.log_level, "debug");
+    assert_false(o.list_paged);
+    assert_int_equal(PARSE(&o, err, "--watch", "pods", "--list", "paged"), 0);
+    assert_true(o.list_paged);
+    assert_int_equal(PARSE(&o, err, "--watch", "pods", "--list=stream"), 0);
+    assert_false(o.list_paged);
 }
 
 static void bad_numbers_are_refused_with_the_flag_named(void **state)
@@ -151,6 +156,8 @@ static void bad_numbers_are_refused_with_the_flag_named(void **state)
                         "--watch-timeout must be a number of seconds from 1 to 86400, not 12x");
     assert_int_equal(PARSE(&o, err, "--log-level=loud"), -1);
     assert_string_equal(err, "--log-level must be debug, info, warn or error, not loud");
+    assert_int_equal(PARSE(&o, err, "--list=pages"), -1);
+    assert_string_equal(err, "--list must be stream or paged, not pages");
 }
 
 int main(void)
