@@ -104,28 +104,27 @@ def make_configmaps(kubectl, namespace, names, label="e2e=client"):
     kubectl.apply({"apiVersion": "v1", "kind": "List", "items": docs}, "-n", namespace)
 
 
-def test_the_cache_is_filled_by_a_streaming_list(kubectl, namespace, watcher):
+def seven_synced(kubectl, namespace, watcher, how, *args):
+    """Seven ConfigMaps, then a watcher started with args: its SYNCED line
+    starts with "SYNCED 7 objects <how> rv=", every object was ADDED, and
+    its cache is the server's state."""
     make_configmaps(kubectl, namespace, [f"cm-{i}" for i in range(7)])
     w = watcher(STATE / "kubeconfig", "--watch", "configmaps", "--namespace", namespace,
-                "--selector", "e2e=client", "--page-size", "2")
+                "--selector", "e2e=client", "--page-size", "2", *args)
     line = w.wait_line("SYNCED")
-    assert line.startswith("SYNCED 7 objects streamed rv=")
+    assert line.startswith(f"SYNCED 7 objects {how} rv=")
     assert sorted(l.split()[1] for l in w.seen("ADDED")) == \
         sorted(f"{namespace}/cm-{i}" for i in range(7))
     _, cache = w.cache()
     assert cache == server_state(kubectl, namespace, "e2e=client")
+
+
+def test_the_cache_is_filled_by_a_streaming_list(kubectl, namespace, watcher):
+    seven_synced(kubectl, namespace, watcher, "streamed")
 
 
 def test_list_paginates_over_several_pages(kubectl, namespace, watcher):
-    make_configmaps(kubectl, namespace, [f"cm-{i}" for i in range(7)])
-    w = watcher(STATE / "kubeconfig", "--watch", "configmaps", "--namespace", namespace,
-                "--selector", "e2e=client", "--page-size", "2", "--list", "paged")
-    line = w.wait_line("SYNCED")
-    assert line.startswith("SYNCED 7 objects in 4 pages rv=")
-    assert sorted(l.split()[1] for l in w.seen("ADDED")) == \
-        sorted(f"{namespace}/cm-{i}" for i in range(7))
-    _, cache = w.cache()
-    assert cache == server_state(kubectl, namespace, "e2e=client")
+    seven_synced(kubectl, namespace, watcher, "in 4 pages", "--list", "paged")
 
 
 def test_a_watch_sees_add_update_and_delete(kubectl, namespace, watcher):
