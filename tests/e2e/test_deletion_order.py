@@ -68,11 +68,30 @@ def nowhere(kubectl):
     kubectl.run("delete", "sandboxclass", name, "--ignore-not-found", check=False)
 
 
+def garbage_collector_follows_sandboxes(kubectl, make_namespace, nowhere):
+    """These tests time the garbage collector. It watches a kind only once
+    its periodic discovery (every 30 s) has found it, and it rebuilds its
+    watches after an API server restart: until then it deletes nothing a
+    Sandbox owns. A ConfigMap owned by a throwaway Sandbox, deleted with
+    it, shows that it follows Sandboxes now."""
+    ns = make_namespace("gcprobe", RESTRICTED)
+    kubectl.apply(sandbox(ns, "probe", sandboxClassName=nowhere))
+    sbx = wait_for(lambda: get(kubectl, ns, "sandbox", "probe"), timeout=CONVERGE,
+                   what="the probe Sandbox")
+    kubectl.create({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "probe", "namespace": ns,
+                                 "ownerReferences": [sandbox_ref(sbx)]}})
+    kubectl.run("-n", ns, "delete", "sandbox", "probe", "--wait=false")
+    wait_for(lambda: get(kubectl, ns, "configmap", "probe") is None, timeout=90,
+             what="the garbage collector to follow Sandboxes")
+
+
 @pytest.fixture
 def held(kubectl, kage, make_namespace, nowhere):
     """A Sandbox whose pod (never scheduled) an administrator's finalizer
     holds; returns (ns, sandbox, pod) once the policy names the pod. The
     finalizer is taken off at the end whatever happened."""
+    garbage_collector_follows_sandboxes(kubectl, make_namespace, nowhere)
     ns = make_namespace("order", RESTRICTED)
     kubectl.apply(sandbox(ns, "held", sandboxClassName=nowhere))
     pod = wait_for(lambda: get(kubectl, ns, "pod", "held"), timeout=CONVERGE,
