@@ -634,13 +634,7 @@ def main():
             bench.started_cluster = False  # cleanup() then leaves it running
         bench.cleanup()
         if results and "settings" in meta:
-            out = Path(args.out)
-            out.mkdir(parents=True, exist_ok=True)
-            stem = out / f"latency-{now.strftime('%Y-%m-%d')}"
-            i = 2
-            while stem.with_suffix(".md").exists():
-                stem = out / f"latency-{now.strftime('%Y-%m-%d')}-{i}"
-                i += 1
+            stem = scale.result_stem(args.out, "latency", now)
             text = report(meta, results)
             stem.with_suffix(".md").write_text(text)
             stem.with_suffix(".json").write_text(json.dumps({"meta": meta, "runs": results},

@@ -86,6 +86,20 @@ def sh(*cmd, **kw):
 
 # --- processes ---------------------------------------------------------------
 
+def result_stem(out_dir, name, now):
+    """bench/results/<name>-<date>, or -2, -3... when a report of that day
+    exists: the path without suffix, the directory made."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    day = now.strftime('%Y-%m-%d')
+    stem = out / f"{name}-{day}"
+    i = 2
+    while stem.with_suffix(".md").exists():
+        stem = out / f"{name}-{day}-{i}"
+        i += 1
+    return stem
+
+
 def proc_figures(pid):
     """CPU seconds (user + system), peak RSS and RSS in MiB of a process."""
     ticks = os.sysconf("SC_CLK_TCK")
@@ -880,13 +894,7 @@ def main():
         meta["wall_s"] = time.monotonic() - t_begin
         bench.cleanup()
         if runs or startup or idle:
-            out = Path(args.out)
-            out.mkdir(parents=True, exist_ok=True)
-            stem = out / f"scale-{now.strftime('%Y-%m-%d')}"
-            i = 2
-            while stem.with_suffix(".md").exists():
-                stem = out / f"scale-{now.strftime('%Y-%m-%d')}-{i}"
-                i += 1
+            stem = result_stem(args.out, "scale", now)
             runs = {n: r for n, r in runs.items() if r}
             text = report(meta, runs, startup, idle)
             stem.with_suffix(".md").write_text(text)
