@@ -189,8 +189,12 @@ static void on_policy(void *arg, const char *key, const void *obj)
         return;
     }
     struct sbx_memory *st = ledger_sandbox(workers_ledger(c->workers), key, false);
-    if (st)
+    if (st) {
         st->policy_at = 0;
+        /* An owner update of ours stands in until the watch shows it. */
+        if (strcmp(p->pod_owner_uid, st->owner_uid) == 0)
+            st->owner_at = 0;
+    }
     /* Named after its Sandbox; the label normally agrees, unless changed. */
     enqueue(c, key);
     if (slash && strcmp(slash + 1, p->sandbox) != 0)

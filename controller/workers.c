@@ -270,9 +270,13 @@ static int env_send(void *arg, const struct reconcile_request *req, sync_answer_
         if (!text)
             rc = -ENOMEM;
     }
+    /* A child's create is answered with the object made: its uid lets the
+     * same reconcile make the policy name the pod it has just made. */
+    bool echo = req->verb == VERB_CREATE && req->res != RES_SANDBOX;
     if (!rc)
-        rc = kube_request(c->o.client, verbs[req->verb], path.data, text, text ? strlen(text) : 0,
-                          on_sent, s, NULL);
+        rc = (echo ? kube_request_echo : kube_request)(c->o.client, verbs[req->verb], path.data,
+                                                       text, text ? strlen(text) : 0, on_sent, s,
+                                                       NULL);
     free(text);
     buf_free(&path);
     if (rc)

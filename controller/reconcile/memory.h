@@ -19,6 +19,11 @@ struct sbx_memory {
     const char *key; /* first: the controller's search tree compares *(const char **) */
     char policy_hash[SPEC_HASH_LEN + 1];
     uint64_t policy_at; /* loop time of the policy write, 0 when none or seen */
+    /* The pod the policy was last written to name as its second owner,
+     * and when: until the watch shows the policy naming it, that write
+     * stands in for the cache (no second update for a lagging watch). */
+    char owner_uid[48];
+    uint64_t owner_at; /* loop time, 0 when none or seen */
     char pod_hash[SPEC_HASH_LEN + 1];
     uint64_t pod_at;       /* loop time of the pod's creation, 0 when none or seen */
     uint64_t pod_made_at;  /* loop time kage last created its pod; kept once seen */

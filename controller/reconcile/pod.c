@@ -249,8 +249,11 @@ bool reconcile__step_pod(struct reconcile *r, struct reconcile_action *act)
     return false;
 }
 
-static void take_pod_created(struct reconcile *r)
+static void take_pod_created(struct reconcile *r, const struct reconcile_answer *a)
 {
+    const char *uid = reconcile__uid_of(a->json); /* the server's answer names it */
+    if (uid)
+        snprintf(r->made_pod_uid, sizeof(r->made_pod_uid), "%s", uid);
     if (r->mem) {
         snprintf(r->mem->pod_hash, sizeof(r->mem->pod_hash), "%s", render_pod_hash(r->pod));
         r->mem->pod_at = reconcile__now_ms(r);
@@ -326,7 +329,7 @@ bool reconcile__take_pod(struct reconcile *r, enum reconcile_wait w,
         if (reconcile__failed(a))
             reconcile__refused(r, "pod", a, false);
         else
-            take_pod_created(r);
+            take_pod_created(r, a);
         break;
     case WAIT_POD_READ:
         if (take_pod_read(r, a, act))

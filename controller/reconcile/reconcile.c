@@ -39,6 +39,28 @@ static void policy_in_place(struct reconcile *r)
     }
 }
 
+/* Whether kage wrote the sandbox's policy to name pod uid as its owner a
+ * moment ago: the watch may not show that yet, and the write stands in
+ * for it (else every reconcile until then would send it again). */
+static bool owner_told(const struct reconcile *r, const char *uid)
+{
+    const struct sbx_memory *m = r->mem;
+    return m && m->owner_at && uid[0] && strcmp(m->owner_uid, uid) == 0 &&
+           reconcile__now_ms((struct reconcile *)r) - m->owner_at < RECONCILE_EXPECT_MS;
+}
+
+/* The sandbox's policy was written as rendered: remember the pod it names. */
+static void owner_written(struct reconcile *r)
+{
+    struct sbx_memory *m = r->mem;
+    if (!m)
+        return;
+    m->owner_at = 0;
+    if (r->policy_pod_uid[0] && (size_t)snprintf(m->owner_uid, sizeof(m->owner_uid), "%s",
+                                                 r->policy_pod_uid) < sizeof(m->owner_uid))
+        m->owner_at = reconcile__now_ms(r);
+}
+
 /* Replaces the current step's policy (uid uid) whole with the rendered one. */
 static bool restore_policy(struct reconcile *r, struct reconcile_action *act, const char *uid,
                            const char *note)
@@ -67,9 +89,15 @@ static bool take_policy_written(struct reconcile *r, const struct reconcile_answ
     }
     if (baseline) {
         r->env->baseline_written(r->env->arg, r->ns);
-    } else if (r->mem) {
-        memcpy(r->mem->policy_hash, r->policy_hash, sizeof(r->mem->policy_hash));
-        r->mem->policy_at = reconcile__now_ms(r);
+    } else {
+        const char *uid = reconcile__uid_of(a->json); /* a create's answer names it */
+        if (uid)
+            snprintf(r->made_policy_uid, sizeof(r->made_policy_uid), "%s", uid);
+        if (r->mem) {
+            memcpy(r->mem->policy_hash, r->policy_hash, sizeof(r->mem->policy_hash));
+            r->mem->policy_at = reconcile__now_ms(r);
+        }
+        owner_written(r);
     }
     policy_in_place(r);
     return false;
@@ -165,7 +193,8 @@ static bool step_policy(struct reconcile *r, struct reconcile_action *act)
         not_ours(r, name, false);
         return false;
     } else if (obs && strcmp(obs->spec_hash, want) == 0 && !obs->deleting) {
-        if (baseline || strcmp(obs->pod_owner_uid, r->policy_pod_uid) == 0) {
+        if (baseline || strcmp(obs->pod_owner_uid, r->policy_pod_uid) == 0 ||
+            owner_told(r, r->policy_pod_uid)) {
             policy_in_place(r);
             return false;
         }
@@ -276,12 +305,16 @@ static bool take_sandbox_deleted(struct reconcile *r, const struct reconcile_ans
     return false;
 }
 
-/* ---- the policy follows a pod seen late ------------------------------- */
+/* ---- the policy follows the pod made or seen late ------------------ */
 
-/* The policy was rendered before the cache showed the sandbox's pod, and
- * now it does (made in this very reconcile, and maybe Ready already): the
- * policy names it before the status is written, so that a Ready sandbox's
- * policy names its pod. At most once per reconcile; true with act set. */
+/* The policy was rendered before the sandbox's pod existed, or before the
+ * cache showed it: it names that pod before the status is written, so
+ * that a Ready sandbox's policy names its pod. The pod is the one this
+ * reconcile made (its uid from the server's answer, so the update goes
+ * now, not in the next reconcile that the pod's add event brings and
+ * that would wait for it), else the one the cache shows; the policy is
+ * the one this reconcile created, else the cached one as rendered. At
+ * most once per reconcile; true with act set. */
 static bool follow_late_pod(struct reconcile *r, struct reconcile_action *act)
 {
     if (r->late_checked || !r->policy_ok || r->deleting || !r->policy)
@@ -289,17 +322,28 @@ static bool follow_late_pod(struct reconcile *r, struct reconcile_action *act)
     r->late_checked = true;
     const struct pod_obj *pod = r->env->pod(r->env->arg, r->key);
     const struct policy_obj *pol = r->env->policy(r->env->arg, r->key);
-    if (!pod || pod->deleting || !pod->owned || strcmp(pod->owner_uid, r->uid) != 0 ||
-        strcmp(pod->uid, r->policy_pod_uid) == 0 || !pol || pol->deleting || !pol->owned ||
-        strcmp(pol->owner_uid, r->uid) != 0 || strcmp(pol->spec_hash, r->policy_hash) != 0 ||
-        strcmp(pol->pod_owner_uid, pod->uid) == 0)
+    const char *pod_uid = NULL;
+    if (r->made_pod_uid[0])
+        pod_uid = r->made_pod_uid;
+    else if (pod && !pod->deleting && pod->owned && strcmp(pod->owner_uid, r->uid) == 0)
+        pod_uid = pod->uid;
+    if (!pod_uid || strcmp(pod_uid, r->policy_pod_uid) == 0 || owner_told(r, pod_uid))
         return false;
-    if (render_policy_pod_owner(r->policy, r->name, pod->uid) != 0)
+    const char *pol_uid = NULL;
+    if (pol && !pol->deleting && pol->owned && strcmp(pol->owner_uid, r->uid) == 0 &&
+        strcmp(pol->spec_hash, r->policy_hash) == 0) {
+        if (strcmp(pol->pod_owner_uid, pod_uid) == 0)
+            return false;
+        pol_uid = pol->uid;
+    } else if (!pol && r->made_policy_uid[0]) {
+        pol_uid = r->made_policy_uid;
+    }
+    if (!pol_uid || render_policy_pod_owner(r->policy, r->name, pod_uid) != 0)
         return false; /* the next reconcile, which the pod's events bring, does it */
-    snprintf(r->policy_pod_uid, sizeof(r->policy_pod_uid), "%s", pod->uid);
-    log_debug("policy follows the pod seen late", "{s:s, s:s}", "policy", r->key, "pod", pod->uid);
+    snprintf(r->policy_pod_uid, sizeof(r->policy_pod_uid), "%s", pod_uid);
+    log_debug("policy follows the pod", "{s:s, s:s}", "policy", r->key, "pod", pod_uid);
     reconcile__count(r, COUNT_UPDATE);
-    reconcile__pin_uid(r->policy, pol->uid);
+    reconcile__pin_uid(r->policy, pol_uid);
     return reconcile__send(r, act, WAIT_POLICY_FOLLOW, VERB_REPLACE, RES_POLICY, r->name,
                            r->policy);
 }
@@ -311,6 +355,8 @@ static void take_policy_followed(struct reconcile *r, const struct reconcile_ans
     if (reconcile__failed(a))
         log_warn("policy not made to name the pod", "{s:s, s:I, s:s}", "sandbox", r->key, "code",
                  (json_int_t)a->code, "message", a->message);
+    else
+        owner_written(r);
 }
 
 /* ---- the chain ------------------------------------------------------- */

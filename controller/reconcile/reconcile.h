@@ -152,7 +152,9 @@ struct reconcile {
     json_t *body; /* the body of the request in flight, when built for it */
     char baseline_hash[SPEC_HASH_LEN + 1];
     char policy_hash[SPEC_HASH_LEN + 1];
-    char policy_pod_uid[128]; /* the pod the rendered policy names as an owner, "" none */
+    char policy_pod_uid[128];  /* the pod the rendered policy names as an owner, "" none */
+    char made_policy_uid[128]; /* the policy this reconcile created, as the server answered */
+    char made_pod_uid[128];    /* the pod this reconcile created, as the server answered */
     char inputs_hash[SPEC_HASH_LEN + 1]; /* podrecord_inputs of the Sandbox; "" unrendered */
     struct podrecord record;             /* the pod's new record, when record_new */
     bool record_new;                     /* the status takes record in place of its own */

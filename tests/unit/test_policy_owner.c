@@ -95,15 +95,60 @@ static struct world *started(void)
 }
 
 /* The policy is written before the pod, so it names only the Sandbox;
- * when the watch shows the pod only after the reconcile that made it, the
- * pod's add event brings one update that names the pod too (with the
- * pod's record in the status), and the Ready status costs no policy
- * write. */
+ * the server's answer to the pod's create names the pod's uid, and the
+ * same reconcile makes the policy name it (before the status). The watch
+ * showing the policy as first created (its add event, late) costs no
+ * second update while that write stands in for it; once it no longer
+ * does, a policy still not naming the pod is made to. */
+static void the_policy_names_the_pod_it_has_just_made(void **state)
+{
+    (void)state;
+    struct world *w = world_new();
+    world_sandbox(w, SPEC, "{}");
+    world_reconcile(w);
+    EXPECT(w, "POST networkpolicies {kage-baseline}", "POST networkpolicies {" WORLD_NAME "}",
+           "POST pods {" WORLD_NAME "}", "PUT networkpolicies/" WORLD_NAME " if uid=made-2",
+           STATUS_RQ);
+    expect_json(
+        json_incref(json_object_get(json_object_get(w->bodies[3], "metadata"), "ownerReferences")),
+        parse("[" SANDBOX_REF ", " POD_REF("made-3") "]"), "owners sent");
+    json_t *base = json_deep_copy(w->bodies[0]);
+    json_t *pol = json_deep_copy(w->bodies[1]); /* as created: no pod named */
+    json_t *pod = json_deep_copy(w->bodies[2]);
+    json_object_set_new(json_object_get(base, "metadata"), "uid", json_string("made-1"));
+    json_object_set_new(json_object_get(pol, "metadata"), "uid", json_string("made-2"));
+    json_object_set_new(json_object_get(pod, "metadata"), "uid", json_string("made-3"));
+    world_put(w, false, base);
+    world_put(w, false, pol);
+    world_put(w, true, pod);
+
+    world_reconcile(w); /* the pod's add event; the policy's update not shown yet */
+    EXPECT(w, STATUS_RQ);
+    world_reconcile(w);
+    EXPECT_NONE(w);
+
+    w->now_ms += RECONCILE_EXPECT_MS; /* the update never showed: lost */
+    w->watch_follows = true;
+    world_reconcile(w);
+    EXPECT(w, "PUT networkpolicies/" WORLD_NAME " if uid=made-2");
+    expect_json(policy_owners(w), parse("[" SANDBOX_REF ", " POD_REF("made-3") "]"),
+                "policy owners, put back");
+    world_reconcile(w);
+    EXPECT_NONE(w);
+    world_free(w);
+}
+
+/* A pod whose uid the create's answer did not give (an answer without the
+ * object): the pod's add event, once the watch shows it, brings one
+ * update that names the pod too (with the pod's record in the status),
+ * and the Ready status costs no policy write. */
 static void the_policy_names_a_pod_seen_later_before_it_is_ready(void **state)
 {
     (void)state;
     struct world *w = world_new();
     world_sandbox(w, SPEC, "{}");
+    for (int i = 0; i < 3; i++)
+        world_answer(w, 201, "", "", NULL);
     world_reconcile(w);
     EXPECT(w, "POST networkpolicies {kage-baseline}", "POST networkpolicies {" WORLD_NAME "}",
            "POST pods {" WORLD_NAME "}", STATUS_RQ);
@@ -351,6 +396,7 @@ int main(void)
 {
     log_set_level(LOG_ERROR);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(the_policy_names_the_pod_it_has_just_made),
         cmocka_unit_test(the_policy_names_a_pod_seen_later_before_it_is_ready),
         cmocka_unit_test(the_policy_names_a_pod_seen_at_once_before_the_status),
         cmocka_unit_test(the_policy_follows_the_pod_that_replaces_another),

@@ -26,6 +26,9 @@
 #define POLICY_UID "uid-2"
 #define POD_UID    "uid-3"
 #define POLICY_PUT "PUT networkpolicies/" WORLD_NAME " if uid=" POLICY_UID
+/* The policy made in this reconcile (uid from the create's answer, the
+ * second object made) made to name the pod made right after it. */
+#define POLICY_FOLLOWS "PUT networkpolicies/" WORLD_NAME " if uid=made-2"
 
 #define QUOTA_MSG                                                                               \
     "pods \"agent\" is forbidden: exceeded quota: team-a-quota, requested: limits.memory=1Gi, " \
@@ -405,7 +408,7 @@ static const struct row rows[] = {
      false,
      NULL,
      {{0}},
-     {BASELINE, POLICY, POD, STATUS_RQ},
+     {BASELINE, POLICY, POD, POLICY_FOLLOWS, STATUS_RQ},
      "PodStarting",
      OUTCOME_DONE,
      0,
@@ -492,7 +495,8 @@ static const struct row rows[] = {
      {{409, "AlreadyExists", "networkpolicies \"kage-baseline\" already exists", NULL},
       {200, "", "", "@last-unlabelled"}},
      {BASELINE, "GET networkpolicies/kage-baseline",
-      "PUT networkpolicies/kage-baseline if uid=theirs-1", POLICY, POD, STATUS_RQ},
+      "PUT networkpolicies/kage-baseline if uid=theirs-1", POLICY, POD,
+      "PUT networkpolicies/" WORLD_NAME " if uid=made-1", STATUS_RQ},
      "PodStarting",
      OUTCOME_DONE,
      0,
@@ -585,7 +589,7 @@ static const struct row rows[] = {
      true,
      arrange_pod_deleted,
      {{200, "", "", "{'metadata':{'name':'agent','namespace':'team-a','uid':'" WORLD_UID "'}}"}},
-     {"GET " SANDBOX_RQ, POD, STATUS_RQ},
+     {"GET " SANDBOX_RQ, POD, POLICY_PUT, STATUS_RQ},
      "PodStarting",
      OUTCOME_DONE,
      0,
@@ -777,7 +781,7 @@ static const struct row rows[] = {
      false,
      arrange_default_class,
      {{0}},
-     {BASELINE, POLICY, POD, STATUS_RQ},
+     {BASELINE, POLICY, POD, POLICY_FOLLOWS, STATUS_RQ},
      "PodStarting",
      OUTCOME_DONE,
      0,
@@ -853,7 +857,7 @@ static const struct row rows[] = {
      false,
      arrange_class_for_teams_a_b,
      {{0}},
-     {BASELINE, POLICY, POD, STATUS_RQ},
+     {BASELINE, POLICY, POD, POLICY_FOLLOWS, STATUS_RQ},
      "PodStarting",
      OUTCOME_DONE,
      0,
@@ -884,7 +888,7 @@ static const struct row rows[] = {
      false,
      arrange_strict_default_for_team_a,
      {{0}},
-     {BASELINE, POLICY, POD, STATUS_RQ},
+     {BASELINE, POLICY, POD, POLICY_FOLLOWS, STATUS_RQ},
      "PodStarting",
      OUTCOME_DONE,
      0,
@@ -938,7 +942,7 @@ static const struct row rows[] = {
      false,
      arrange_burst,
      {{0}},
-     {BASELINE, POLICY, POD},
+     {BASELINE, POLICY, POD, POLICY_FOLLOWS},
      NULL,
      OUTCOME_AFTER,
      10000,
@@ -1066,7 +1070,8 @@ static void own_writes_are_not_repeated_while_the_watch_lags(void **state)
     struct world *w = world_new();
     world_sandbox(w, SPEC, "{}");
     world_reconcile(w);
-    assert_int_equal(w->nrequests, 4);
+    assert_int_equal(w->nrequests, 5);
+    assert_string_equal(w->requests[3], POLICY_FOLLOWS);
     assert_true(w->baseline_marked);
     world_reconcile(w);
     assert_int_equal(w->nrequests, 0);
@@ -1274,8 +1279,9 @@ static void a_sandbox_forgotten_mid_reconcile_is_safe(void **state)
         answered++;
     }
     assert_true(w->finished);
-    assert_int_equal(answered, 4);
-    assert_string_equal(w->requests[3], STATUS_RQ);
+    assert_int_equal(answered, 5);
+    assert_string_equal(w->requests[3], POLICY_FOLLOWS);
+    assert_string_equal(w->requests[4], STATUS_RQ);
     world_free(w);
 }
 

@@ -19,7 +19,9 @@
 #define POD       "POST pods {" WORLD_NAME "}"
 #define STATUS_RQ "PATCH sandboxes/" WORLD_NAME "/status"
 #define READ      "GET sandboxes/" WORLD_NAME
-#define LONG_ARG  4000
+/* the policy made (the second object made) names the pod made after it */
+#define FOLLOWS  "PUT networkpolicies/" WORLD_NAME " if uid=made-2"
+#define LONG_ARG 4000
 
 /* A Sandbox too large for the cache to keep whole: one argument of
  * LONG_ARG characters. Returns the text of the Sandbox as the API server
@@ -81,9 +83,10 @@ static void a_small_sandbox_is_reconciled_from_the_cache_outside_the_budget(void
     world_sandbox(w, "{'image':'python:3.12-slim'}", "{}");
     assert_true(w->sandbox->whole);
     world_reconcile(w);
-    assert_int_equal(w->nrequests, 4);
+    assert_int_equal(w->nrequests, 5);
     assert_string_equal(w->requests[0], BASELINE);
-    assert_string_equal(w->requests[3], STATUS_RQ);
+    assert_string_equal(w->requests[3], FOLLOWS);
+    assert_string_equal(w->requests[4], STATUS_RQ);
     assert_int_equal(takes, 0);
     world_free(w);
 }
@@ -95,12 +98,13 @@ static void a_large_sandbox_is_read_whole_then_reconciled(void **state)
     char *text = large_sandbox(w);
     world_answer(w, 200, "", "", text);
     world_reconcile(w);
-    assert_int_equal(w->nrequests, 5);
+    assert_int_equal(w->nrequests, 6);
     assert_string_equal(w->requests[0], READ);
     assert_string_equal(w->requests[1], BASELINE);
     assert_string_equal(w->requests[2], POLICY);
     assert_string_equal(w->requests[3], POD);
-    assert_string_equal(w->requests[4], STATUS_RQ);
+    assert_string_equal(w->requests[4], FOLLOWS);
+    assert_string_equal(w->requests[5], STATUS_RQ);
     /* The pod is rendered from the Sandbox read, long argument and all. */
     json_t *args = json_object_get(
         json_array_get(json_object_get(json_object_get(w->bodies[3], "spec"), "containers"), 0),
@@ -131,7 +135,7 @@ static void a_read_waits_for_the_budget(void **state)
     while (w->cb)
         world_answer_one(w);
     assert_true(w->finished);
-    assert_int_equal(w->nrequests, 5);
+    assert_int_equal(w->nrequests, 6);
     assert_int_equal(gave, took);
     free(text);
     world_free(w);

@@ -79,6 +79,8 @@ struct world {
     bool baseline_marked;
     bool quota_marked;
     unsigned uids; /* uids handed out */
+    unsigned made; /* uids handed out in answers the watch does not follow */
+    json_t *echo;  /* the object a successful create is answered with */
 };
 
 /* ---- the cache ------------------------------------------------------- */
@@ -473,6 +475,7 @@ static void world_free(struct world *w)
     for (unsigned i = 0; i < w->nclasses; i++)
         free(w->classes[i]);
     json_decref(w->sandbox_json);
+    json_decref(w->echo);
     free(w->sandbox);
     ledger_free(w->ledger);
     free(w);
@@ -564,8 +567,26 @@ static void world_answer_one(struct world *w)
     }
     if (w->watch_follows && a->code >= 200 && a->code < 300)
         world_apply(w, &w->last, w->bodies[w->nrequests - 1]);
+    struct reconcile_answer echoed = *a;
+    if (a == &ok && w->last.verb == VERB_CREATE && w->last.res != RES_SANDBOX) {
+        /* As the server answers a create of a child (workers.c asks it
+         * to): with the object made, which the watch shows with the same
+         * uid when it follows. */
+        const char *name = json_string_value(
+            json_object_get(json_object_get(w->bodies[w->nrequests - 1], "metadata"), "name"));
+        json_t *cached = w->watch_follows ? world_obj(w, w->last.res == RES_POD, name) : NULL;
+        json_decref(w->echo);
+        w->echo = json_deep_copy(cached ? cached : w->bodies[w->nrequests - 1]);
+        assert_non_null(w->echo);
+        if (!cached) {
+            char uid[40];
+            snprintf(uid, sizeof(uid), "made-%u", ++w->made);
+            json_object_set_new(json_object_get(w->echo, "metadata"), "uid", json_string(uid));
+        }
+        echoed.json = w->echo;
+    }
     w->cb = NULL;
-    cb(w->cb_arg, a);
+    cb(w->cb_arg, &echoed);
 }
 
 /* Runs one whole reconcile of the Sandbox, answering every request from
